@@ -1,0 +1,134 @@
+"""Noise and RIR pools the mixer draws from, built from arrays or from manifest entries.
+
+Noise files can be hours long, so a file-backed pool reads only the window a mix needs.
+RIRs are short: they are loaded once, normalised to unit energy and given an RT60.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import soundfile as sf
+
+from leanspeech.audio.io import load_audio
+from leanspeech.audio.resample import resample
+from leanspeech.data import degrade
+from leanspeech.data.manifest import ManifestEntry
+from leanspeech.errors import AudioError
+
+log = logging.getLogger(__name__)
+
+
+def read_window(path: str | Path, start: int, frames: int) -> np.ndarray:
+    """`frames` mono samples from `start` (in file samples), looping over the file's end."""
+    try:
+        with sf.SoundFile(str(path)) as f:
+            total = f.frames
+            if total == 0:
+                raise AudioError(path, "no samples (zero-length audio)")
+            pieces, position, needed = [], start % total, frames
+            while needed > 0:
+                f.seek(position)
+                chunk = f.read(min(needed, total - position), dtype="float32", always_2d=True)
+                pieces.append(chunk.mean(axis=1))
+                needed -= len(chunk)
+                position = 0
+    except (sf.LibsndfileError, RuntimeError) as err:
+        raise AudioError(path, f"unreadable or unsupported audio ({err})") from None
+    return np.concatenate(pieces)
+
+
+@dataclass
+class NoiseClip:
+    length: int  # in samples at the pool's rate
+    fetch: Callable[[int, int], np.ndarray]  # (start, length) -> looped segment
+
+
+def report_skipped(what: str, skipped: list[tuple[str, str]]) -> None:
+    if skipped:
+        details = "; ".join(f"{path}: {why}" for path, why in skipped[:5])
+        more = f" (and {len(skipped) - 5} more)" if len(skipped) > 5 else ""
+        log.warning("skipped %d %s: %s%s", len(skipped), what, details, more)
+
+
+class NoisePool:
+    def __init__(self, clips: Sequence[NoiseClip]):
+        self.clips = list(clips)
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    @classmethod
+    def from_arrays(cls, arrays: Sequence[np.ndarray]) -> NoisePool:
+        clips = []
+        for array in arrays:
+            array = np.asarray(array, dtype=np.float32)
+            clips.append(NoiseClip(len(array), lambda start, n, a=array: degrade.noise_segment(a, n, start)))
+        return cls(clips)
+
+    @classmethod
+    def from_entries(cls, entries: Sequence[ManifestEntry], root: str | Path, sample_rate: int) -> NoisePool:
+        """File-backed pool; files that do not exist are reported and skipped."""
+        clips, skipped = [], []
+        for entry in entries:
+            path = entry.resolve(root)
+            if not path.is_file():
+                skipped.append((str(path), "file does not exist"))
+                continue
+            length = int(round(entry.duration * sample_rate))
+            if entry.sample_rate == sample_rate:
+                fetch = lambda start, n, p=path: read_window(p, start, n)  # noqa: E731
+            else:  # read the matching span at the file's rate, then resample it
+                def fetch(start: int, n: int, p: Path = path, rate: int = entry.sample_rate) -> np.ndarray:
+                    native = read_window(p, int(start * rate / sample_rate), math.ceil(n * rate / sample_rate) + 1)
+                    return np.resize(resample(native, rate, sample_rate), n)
+            clips.append(NoiseClip(max(length, 1), fetch))
+        report_skipped("noise files", skipped)
+        return cls(clips)
+
+    def draw(self, rng: np.random.Generator, length: int) -> np.ndarray:
+        clip = self.clips[int(rng.integers(len(self.clips)))]
+        return clip.fetch(int(rng.integers(clip.length)), length)
+
+
+class RirPool:
+    def __init__(self, rirs: Sequence[np.ndarray], rt60: Sequence[float]):
+        self.rirs = [degrade.normalize_rir(r) for r in rirs]
+        self.rt60 = np.asarray(rt60, dtype=np.float64)
+
+    def __len__(self) -> int:
+        return len(self.rirs)
+
+    @classmethod
+    def from_arrays(cls, rirs: Sequence[np.ndarray], sample_rate: int,
+                    rt60: Sequence[float] | None = None) -> RirPool:
+        if rt60 is None:
+            rt60 = [degrade.schroeder_rt60(r, sample_rate) for r in rirs]
+        return cls(rirs, rt60)
+
+    @classmethod
+    def from_entries(cls, entries: Sequence[ManifestEntry], root: str | Path, sample_rate: int) -> RirPool:
+        """Loads every RIR; RT60 from the manifest's `rt60` column, else estimated. Bad files are
+        reported and skipped."""
+        rirs, rt60s, skipped = [], [], []
+        for entry in entries:
+            path = entry.resolve(root)
+            try:
+                rir, _ = load_audio(path, sample_rate=sample_rate)
+                rt60 = float(entry.extra["rt60"]) if "rt60" in entry.extra else degrade.schroeder_rt60(rir, sample_rate)
+                degrade.normalize_rir(rir)
+            except (AudioError, ValueError) as err:
+                skipped.append((str(path), str(err)))
+                continue
+            rirs.append(rir)
+            rt60s.append(rt60)
+        report_skipped("RIR files", skipped)
+        return cls(rirs, rt60s)
+
+    def indices_in(self, low: float, high: float) -> np.ndarray:
+        return np.flatnonzero((self.rt60 >= low) & (self.rt60 <= high))

@@ -1,0 +1,135 @@
+"""Counting rules of leanspeech's front-ends (audio/transforms.py) and learned pooling (nn/pooling.py).
+
+The DFT of a frame is counted by one of two conventions, chosen with `fft_convention(name)`:
+- "fft" (default): what torch runs. A real frame of n_fft points costs half a complex radix-2 FFT,
+  2.5·n·log2 n FLOPs (5·n·log2 n for the complex one), plus the window: one multiply per sample.
+  MACs are FLOPs / 2 so that the MAC column stays comparable with the layers around it.
+- "dft": a dense real DFT by matrix product, the way an accelerator without an FFT would run it:
+  2·n_fft·F MACs per frame (real samples times a complex basis), window folded into the basis.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Iterator
+
+from torch import Tensor
+
+from leanspeech.audio import transforms
+from leanspeech.nn import pooling
+from leanspeech.profile import costs
+from leanspeech.profile.rules import LayerCost, register_extra, register_rule
+
+FFT_CONVENTIONS = ("fft", "dft")
+_fft_convention = ["fft"]
+
+
+@contextlib.contextmanager
+def fft_convention(name: str) -> Iterator[None]:
+    if name not in FFT_CONVENTIONS:
+        raise ValueError(f"unknown DFT convention {name!r}; choose one of {', '.join(FFT_CONVENTIONS)}")
+    previous = _fft_convention[0]
+    _fft_convention[0] = name
+    try:
+        yield
+    finally:
+        _fft_convention[0] = previous
+
+
+def stft_cost(frames: int, n_fft: int, win_length: int) -> LayerCost:
+    """`frames` = batch · frames, each an n_fft-point real DFT to n_fft // 2 + 1 bins."""
+    if _fft_convention[0] == "dft":
+        bins = n_fft // 2 + 1
+        return LayerCost(
+            macs=frames * 2 * n_fft * bins,
+            flops=costs.product_sum_flops(frames * 2 * bins, n_fft, bias=False),
+            note="dense DFT",
+        )
+    flops = frames * (costs.fft_flops(n_fft) / 2 + win_length)
+    return LayerCost(macs=flops / 2, flops=flops, note="real FFT 2.5·n·log2 n")
+
+
+def _frames(spec: Tensor, bins: int) -> int:
+    return spec.numel() // bins
+
+
+@register_rule(transforms.STFT)
+def count_stft(module: transforms.STFT, inputs: tuple[Any, ...], output: Tensor) -> LayerCost:
+    cost = stft_cost(_frames(output, module.n_fft // 2 + 1), module.n_fft, module.win_length)
+    cost.activations = 2.0 * output.numel()  # complex: two reals per bin
+    return cost
+
+
+# Per bin after the DFT: re² + im² = 3; a power other than 2 adds a clamp and a pow.
+def _power_flops(power: float) -> float:
+    return 3.0 if power == 2.0 else 5.0
+
+
+@register_rule(transforms.PowerSpectrogram)
+def count_power_spectrogram(module: transforms.PowerSpectrogram, inputs: tuple[Any, ...], output: Tensor) -> LayerCost:
+    cost = stft_cost(_frames(output, module.n_fft // 2 + 1), module.n_fft, module.win_length)
+    return cost + LayerCost(macs=0.0, flops=_power_flops(module.power) * output.numel(), activations=float(output.numel()))
+
+
+@register_rule(transforms.CompressedComplexSpectrogram)
+def count_compressed_complex(
+    module: transforms.CompressedComplexSpectrogram, inputs: tuple[Any, ...], output: Tensor
+) -> LayerCost:
+    bins = output.numel() // 2
+    cost = stft_cost(bins // (module.n_fft // 2 + 1), module.n_fft, module.n_fft)
+    # energy re² + im² (3), clamp (1), pow (1), scaling re and im (2)
+    return cost + LayerCost(macs=0.0, flops=7.0 * bins, activations=float(output.numel()))
+
+
+@register_rule(transforms.FilterBank)
+def count_filterbank(module: transforms.FilterBank, inputs: tuple[Any, ...], output: Tensor) -> LayerCost:
+    # Applied as a dense matrix product, so counted dense; the note says how much of it is zeros.
+    cost = costs.conv_cost(output.numel(), module.n_freqs, 1, (1,), bias=False)
+    nonzero = int((module.matrix != 0).sum())
+    cost.note = f"dense; {nonzero} of {module.matrix.numel()} weights nonzero"
+    return cost
+
+
+@register_rule(transforms.LogCompression)
+def count_log_compression(module: transforms.LogCompression, inputs: tuple[Any, ...], output: Tensor) -> LayerCost:
+    return LayerCost(macs=0.0, flops=2.0 * output.numel(), activations=0.0)  # add offset, log
+
+
+@register_rule(transforms.PeakNormalize)
+def count_peak_normalize(module: transforms.PeakNormalize, inputs: tuple[Any, ...], output: Tensor) -> LayerCost:
+    return LayerCost(macs=0.0, flops=3.0 * output.numel(), activations=0.0)  # |x|, running max, scale
+
+
+@register_rule(transforms.RMSNormalize)
+def count_rms_normalize(module: transforms.RMSNormalize, inputs: tuple[Any, ...], output: Tensor) -> LayerCost:
+    return LayerCost(macs=float(output.numel()), flops=3.0 * output.numel(), activations=0.0)  # x², sum, scale
+
+
+@register_extra(pooling.AttentionPooling)
+def extra_attention_pooling(module: pooling.AttentionPooling, inputs: tuple[Any, ...], output: Tensor) -> LayerCost:
+    """softmax over T of the (B, T, 1) scores, then the weighted sum Σ_t w_t·x_t (children: the MLP)."""
+    x = inputs[0]
+    frames, dim = x.shape[-2], x.shape[-1]
+    rows = x.numel() // (frames * dim)
+    weighted_sum = rows * frames * dim
+    flops = costs.softmax_flops(rows, frames) + 2 * weighted_sum
+    return LayerCost(macs=weighted_sum, flops=flops, params=0.0, activations=float(output.numel()))
+
+
+@register_extra(pooling.AttentiveStatisticsPooling)
+def extra_attentive_statistics_pooling(
+    module: pooling.AttentiveStatisticsPooling, inputs: tuple[Any, ...], output: Tensor
+) -> LayerCost:
+    """Per channel and clip: [plain mean and std for the global context], softmax over T of the scores,
+    weighted mean (T MACs), weighted variance (x − μ, square, weighted sum: 2T MACs), sqrt."""
+    x = inputs[0]
+    frames = x.shape[-1]
+    series = x.numel() // frames  # B · C
+    elements = x.numel()
+    macs = 3.0 * elements
+    flops = costs.softmax_flops(series, frames) + 2 * elements + 4 * elements + series
+    if module.global_context:
+        # mean: T adds + 1 divide; std: subtract, square-accumulate (1 MAC), divide, sqrt
+        macs += elements
+        flops += elements + series + 3 * elements + 2 * series
+    return LayerCost(macs=macs, flops=flops, params=0.0, activations=float(output.numel()))

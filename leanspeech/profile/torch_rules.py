@@ -1,0 +1,220 @@
+"""Counting rules of torch.nn layers (formulas in costs.py; conventions in docs/profiler.md)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from torch import Tensor, nn
+from torch.nn.utils.rnn import PackedSequence
+
+from leanspeech.profile import costs
+from leanspeech.profile.rules import LayerCost, register_extra, register_free, register_rule
+
+register_free(
+    nn.Identity, nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.FeatureAlphaDropout,
+    nn.Flatten, nn.Unflatten, nn.ChannelShuffle, nn.PixelShuffle, nn.PixelUnshuffle,
+    nn.ZeroPad1d, nn.ZeroPad2d, nn.ConstantPad1d, nn.ConstantPad2d, nn.ReflectionPad1d, nn.ReflectionPad2d,
+    nn.ReplicationPad1d, nn.ReplicationPad2d,
+)
+
+
+def first_tensor(value: Any) -> Tensor:
+    while isinstance(value, (tuple, list)):
+        value = value[0]
+    return value.data if isinstance(value, PackedSequence) else value
+
+
+@register_rule(nn.Linear)
+def count_linear(module: nn.Linear, inputs: tuple[Any, ...], output: Any) -> LayerCost:
+    rows = inputs[0].numel() // module.in_features
+    return costs.linear_cost(rows, module.in_features, module.out_features, module.bias is not None)
+
+
+@register_rule(nn.Conv1d, nn.Conv2d, nn.Conv3d)
+def count_conv(module: nn.modules.conv._ConvNd, inputs: tuple[Any, ...], output: Tensor) -> LayerCost:
+    return costs.conv_cost(output.numel(), module.in_channels, module.groups, module.kernel_size, module.bias is not None)
+
+
+@register_rule(nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
+def count_transposed_conv(module: nn.modules.conv._ConvTransposeNd, inputs: tuple[Any, ...], output: Tensor) -> LayerCost:
+    return costs.transposed_conv_cost(
+        inputs[0].numel(), module.out_channels, module.groups, module.kernel_size, output.numel(),
+        module.bias is not None,
+    )
+
+
+def _normalization(output: Tensor, groups: int, affine_elements: float, with_bias: bool = True) -> LayerCost:
+    """Statistics and normalization per group of n elements (moduleprofiler: 5n + 4), then the affine
+    scale and shift (2 per element, 1 without a bias). MACs: one scale-and-shift per element."""
+    n = output.numel() / groups
+    affine = affine_elements * (2 if with_bias else 1)
+    return LayerCost(macs=output.numel(), flops=groups * (5 * n + 4) + affine, activations=0.0)
+
+
+@register_rule(nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+def count_batchnorm(module: nn.modules.batchnorm._BatchNorm, inputs: tuple[Any, ...], output: Tensor) -> LayerCost:
+    # moduleprofiler counts the statistics as in training: (7N + 4)·C, N = elements per channel.
+    return _normalization(output, module.num_features, output.numel() if module.affine else 0)
+
+
+@register_rule(nn.LayerNorm)
+def count_layernorm(module: nn.LayerNorm, inputs: tuple[Any, ...], output: Tensor) -> LayerCost:
+    rows = output.numel() // math.prod(module.normalized_shape)
+    affine = output.numel() if module.elementwise_affine else 0
+    return _normalization(output, rows, affine, with_bias=getattr(module, "bias", None) is not None)
+
+
+@register_rule(nn.GroupNorm)
+def count_groupnorm(module: nn.GroupNorm, inputs: tuple[Any, ...], output: Tensor) -> LayerCost:
+    batch = output.shape[0] if output.dim() > 1 else 1
+    return _normalization(output, batch * module.num_groups, output.numel() if module.affine else 0)
+
+
+@register_rule(nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d)
+def count_instancenorm(module: nn.modules.instancenorm._InstanceNorm, inputs: tuple[Any, ...], output: Tensor) -> LayerCost:
+    spatial = {nn.InstanceNorm1d: 1, nn.InstanceNorm2d: 2, nn.InstanceNorm3d: 3}[type(module)]
+    groups = output.numel() // math.prod(output.shape[-spatial:])
+    return _normalization(output, groups, output.numel() if module.affine else 0)
+
+
+@register_rule(nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d)
+def count_max_pool(module: nn.Module, inputs: tuple[Any, ...], output: Any) -> LayerCost:
+    # moduleprofiler: one operation per output (a max over the window treated as one op).
+    return LayerCost(macs=0.0, flops=float(first_tensor(output).numel()), activations=0.0)
+
+
+def _as_tuple(value: int | tuple[int, ...], dims: int) -> tuple[int, ...]:
+    return tuple(value) if isinstance(value, (tuple, list)) else (value,) * dims
+
+
+@register_rule(nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d)
+def count_avg_pool(module: nn.Module, inputs: tuple[Any, ...], output: Tensor) -> LayerCost:
+    dims = {nn.AvgPool1d: 1, nn.AvgPool2d: 2, nn.AvgPool3d: 3}[type(module)]
+    window = math.prod(_as_tuple(module.kernel_size, dims))
+    return LayerCost(macs=0.0, flops=float(output.numel() * window), activations=0.0)
+
+
+def adaptive_window_total(in_size: int, out_size: int) -> int:
+    """Σ over outputs of torch's adaptive window length [floor(i·in/out), ceil((i+1)·in/out))."""
+    return sum(-(-(i + 1) * in_size // out_size) - (i * in_size // out_size) for i in range(out_size))
+
+
+@register_rule(nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d)
+def count_adaptive_avg_pool(module: nn.Module, inputs: tuple[Any, ...], output: Tensor) -> LayerCost:
+    # k adds-and-divide per output of a window of k; windows vary in size, so sum them exactly.
+    x = inputs[0]
+    dims = {nn.AdaptiveAvgPool1d: 1, nn.AdaptiveAvgPool2d: 2, nn.AdaptiveAvgPool3d: 3}[type(module)]
+    channels = x.numel() // math.prod(x.shape[-dims:])
+    per_channel = math.prod(adaptive_window_total(i, o) for i, o in zip(x.shape[-dims:], output.shape[-dims:]))
+    return LayerCost(macs=0.0, flops=float(channels * per_channel), activations=0.0)
+
+
+ACTIVATION_KINDS: dict[type, str] = {
+    nn.ReLU: "relu", nn.LeakyReLU: "leaky_relu", nn.PReLU: "prelu", nn.ELU: "elu", nn.SELU: "selu",
+    nn.Sigmoid: "sigmoid", nn.Tanh: "tanh", nn.Softplus: "softplus", nn.ReLU6: "relu6", nn.Hardtanh: "hardtanh",
+    nn.Hardsigmoid: "hardsigmoid", nn.Hardswish: "hardswish", nn.SiLU: "silu", nn.GELU: "gelu", nn.Mish: "mish",
+}
+
+
+@register_rule(*ACTIVATION_KINDS)
+def count_activation(module: nn.Module, inputs: tuple[Any, ...], output: Tensor) -> LayerCost:
+    kind = next(k for cls, k in ACTIVATION_KINDS.items() if isinstance(module, cls))
+    return costs.elementwise_cost(kind, inputs[0].numel())
+
+
+@register_rule(nn.Softmax, nn.Softmin, nn.LogSoftmax)
+def count_softmax(module: nn.Softmax, inputs: tuple[Any, ...], output: Tensor) -> LayerCost:
+    x = inputs[0]
+    dim = module.dim if module.dim is not None else (0 if x.dim() in (0, 1, 3) else 1)  # torch's legacy default
+    length = x.shape[dim] if x.dim() else 1
+    flops = costs.softmax_flops(x.numel() // length, length)
+    if isinstance(module, nn.LogSoftmax):
+        flops += x.numel() * costs.ELEMENTWISE_FLOPS["log"]
+    return LayerCost(macs=0.0, flops=flops, activations=0.0)
+
+
+@register_rule(nn.GLU)
+def count_glu(module: nn.GLU, inputs: tuple[Any, ...], output: Tensor) -> LayerCost:
+    per_output = costs.ELEMENTWISE_FLOPS["sigmoid"] + costs.ELEMENTWISE_FLOPS["mul"]
+    return LayerCost(macs=0.0, flops=per_output * output.numel(), activations=0.0)
+
+
+def sequence_shape(module: nn.RNNBase, x: Any) -> tuple[int, int]:
+    """(steps, batch) actually run: a PackedSequence runs only its real (unpadded) steps."""
+    if isinstance(x, PackedSequence):
+        return int(x.data.shape[0]), 1
+    if x.dim() == 2:  # unbatched (L, H_in)
+        return x.shape[0], 1
+    return (x.shape[1], x.shape[0]) if module.batch_first else (x.shape[0], x.shape[1])
+
+
+@register_rule(nn.GRU)
+def count_gru(module: nn.GRU, inputs: tuple[Any, ...], output: Any) -> LayerCost:
+    steps, batch = sequence_shape(module, inputs[0])
+    return costs.gru_cost(
+        steps, batch, module.input_size, module.hidden_size, module.num_layers, module.bidirectional, module.bias
+    )
+
+
+@register_rule(nn.LSTM)
+def count_lstm(module: nn.LSTM, inputs: tuple[Any, ...], output: Any) -> LayerCost:
+    steps, batch = sequence_shape(module, inputs[0])
+    return costs.lstm_cost(
+        steps, batch, module.input_size, module.hidden_size, module.num_layers, module.bidirectional, module.bias,
+        module.proj_size,
+    )
+
+
+@register_rule(nn.RNN)
+def count_rnn(module: nn.RNN, inputs: tuple[Any, ...], output: Any) -> LayerCost:
+    steps, batch = sequence_shape(module, inputs[0])
+    return costs.rnn_cost(
+        steps, batch, module.input_size, module.hidden_size, module.num_layers, module.bidirectional, module.bias,
+        module.nonlinearity,
+    )
+
+
+@register_rule(nn.GRUCell, nn.LSTMCell, nn.RNNCell)
+def count_cell(module: nn.RNNCellBase, inputs: tuple[Any, ...], output: Any) -> LayerCost:
+    batch = inputs[0].numel() // module.input_size
+    args = (1, batch, module.input_size, module.hidden_size, 1, False, module.bias)
+    if isinstance(module, nn.GRUCell):
+        return costs.gru_cost(*args)
+    if isinstance(module, nn.LSTMCell):
+        return costs.lstm_cost(*args)
+    return costs.rnn_cost(*args, nonlinearity=module.nonlinearity)
+
+
+@register_rule(nn.MultiheadAttention)
+def count_multihead_attention(module: nn.MultiheadAttention, inputs: tuple[Any, ...], output: Any) -> LayerCost:
+    query, key = inputs[0], inputs[1]
+    if query.dim() == 2:  # unbatched (L, E)
+        batch, query_length, key_length = 1, query.shape[0], key.shape[0]
+    elif module.batch_first:
+        batch, query_length, key_length = query.shape[0], query.shape[1], key.shape[1]
+    else:
+        batch, query_length, key_length = query.shape[1], query.shape[0], key.shape[0]
+    cost = costs.attention_cost(
+        batch, query_length, key_length, module.embed_dim, module.num_heads, module.kdim, module.vdim,
+        module.in_proj_bias is not None, module.out_proj.bias is not None,
+    )
+    cost.activations = float(first_tensor(output).numel())
+    return cost
+
+
+_FUNCTION_KINDS = {"relu": "relu", "gelu": "gelu", "silu": "silu", "tanh": "tanh", "sigmoid": "sigmoid"}
+
+
+@register_extra(nn.TransformerEncoderLayer)
+def extra_transformer_encoder_layer(module: nn.TransformerEncoderLayer, inputs: tuple[Any, ...], output: Tensor) -> LayerCost:
+    """The functional parts of the layer: two residual adds and the feed-forward activation when it is
+    a function (F.relu / F.gelu) rather than a child module. Children count the rest."""
+    cost = costs.elementwise_cost("add", 2 * output.numel())
+    activation = module.activation
+    if not isinstance(activation, nn.Module):
+        kind = _FUNCTION_KINDS[getattr(activation, "__name__", "relu")]
+        hidden = output.numel() // module.linear1.in_features * module.linear1.out_features
+        cost = cost + costs.elementwise_cost(kind, hidden)
+    cost.params = 0.0
+    return cost
