@@ -213,6 +213,13 @@ def _resolve_task(recipe: dict[str, Any]) -> None:
     if scheduler["name"] == "reduce_on_plateau":
         scheduler["monitor"] = scheduler["monitor"] or task["monitor"]
         scheduler.setdefault("mode", task["mode"])
+    if scheduler["name"] == "cosine" and "T_max" not in scheduler:
+        # One cosine period over the whole run unless the recipe says otherwise.
+        limit = "max_epochs" if scheduler["interval"] == "epoch" else "max_steps"
+        horizon = recipe["trainer"].get(limit)
+        if not isinstance(horizon, int) or horizon <= 0:
+            raise RecipeError(f"scheduler.T_max: missing; cosine needs it or trainer.{limit}")
+        scheduler["T_max"] = horizon
 
 
 def _extra(section: dict[str, Any], fixed: Iterable[str]) -> dict[str, Any]:

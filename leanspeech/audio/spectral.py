@@ -133,4 +133,6 @@ def compressed_complex_spectrogram(
     # max(|X|, 1e-12) ** (exponent - 1), written on the energy so the gradient stays finite at |X| = 0.
     energy = parts.pow(2).sum(-1, keepdim=True).clamp_min(1e-24)
     compressed = parts * energy.pow((exponent - 1.0) / 2.0)
+    # (..., F, frames, 2) → (..., 2, F, frames) by two transposes: movedim(-1, -3) exports to an
+    # ONNX Transpose with negative axes, which onnxruntime rejects.
     return compressed.transpose(-1, -2).transpose(-2, -3)

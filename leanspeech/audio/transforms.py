@@ -34,8 +34,6 @@ class STFT(nn.Module):
         self.hop_length = hop_length or self.win_length // 4
         self.center = center
         self.pad_mode = pad_mode
-        if self.win_length > n_fft:
-            raise ValueError(f"win_length {self.win_length} is longer than n_fft {n_fft}")
         self.register_buffer("window", spectral.hann_window(self.win_length), persistent=False)
 
     def forward(self, wav: Tensor) -> Tensor:

@@ -24,7 +24,7 @@ from torch import nn
 from leanspeech.nn.dynamic import WidthLayer
 from leanspeech.nn.dynamic_width import LayerWidth
 
-CONSOLIDATED = "consolidated"
+CONSOLIDATED = "consolidated"  # the MODELS name registered in leanspeech/models/consolidated.py
 
 
 def live_widths(model: nn.Module) -> dict[str, int]:

@@ -1,9 +1,11 @@
-"""Pure degradation functions on float32 waveforms: reverberation, noise at an SNR, band limits, μ-law.
+"""Pure degradation functions on float32 waveforms: RIR analysis, noise at an SNR, band limits, μ-law.
 
 Each takes and returns numpy arrays; `Mixer` (mixing.py) draws their parameters and chains them.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import scipy.signal
@@ -26,24 +28,6 @@ def normalize_rir(rir: np.ndarray) -> np.ndarray:
     if norm == 0.0:
         raise ValueError("room impulse response is all zeros")
     return rir / np.float32(norm)
-
-
-def reverberate(speech: np.ndarray, rir: np.ndarray, early_ms: float | None, sample_rate: int,
-                ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Convolve with `rir`, shifted so the direct path lines up with the dry speech.
-
-    Returns (reverberant, early): `early` is the speech through the direct path plus the first
-    `early_ms` of the RIR (the usual enhancement target), or None when `early_ms` is None.
-    """
-    delay = direct_path_index(rir)
-    length = len(speech)
-    full = scipy.signal.oaconvolve(speech, rir)
-    reverberant = full[delay:delay + length].astype(np.float32, copy=False)
-    if early_ms is None:
-        return reverberant, None
-    early_end = delay + int(round(early_ms * 1e-3 * sample_rate)) + 1
-    early = scipy.signal.oaconvolve(speech, rir[:early_end])[delay:delay + length]
-    return reverberant, early.astype(np.float32, copy=False)
 
 
 def schroeder_rt60(rir: np.ndarray, sample_rate: int, decay_db: tuple[float, float] = (-5.0, -25.0)) -> float:
@@ -92,17 +76,18 @@ def apply_sos(wav: np.ndarray, sos: np.ndarray) -> np.ndarray:
 
 
 def mu_law_encode(wav: np.ndarray, bits: int = 8) -> np.ndarray:
-    """G.711-style μ-law companding of [-1, 1] audio to integer codes 0 … 2**bits − 1."""
+    """G.711-style μ-law companding of [-1, 1] audio to integer codes 0 … 2**bits − 1 (computed in
+    the input's precision: float32 audio costs half the time of float64)."""
     mu = 2**bits - 1
     x = np.clip(wav, -1.0, 1.0)
-    companded = np.sign(x) * np.log1p(mu * np.abs(x)) / np.log1p(mu)
+    companded = np.sign(x) * np.log1p(mu * np.abs(x)) / math.log1p(mu)
     return np.rint((companded + 1.0) / 2.0 * mu).astype(np.int32)
 
 
 def mu_law_decode(codes: np.ndarray, bits: int = 8) -> np.ndarray:
     mu = 2**bits - 1
-    companded = 2.0 * codes.astype(np.float64) / mu - 1.0
-    return (np.sign(companded) * np.expm1(np.abs(companded) * np.log1p(mu)) / mu).astype(np.float32)
+    companded = 2.0 * codes.astype(np.float32) / mu - 1.0
+    return (np.sign(companded) * np.expm1(np.abs(companded) * math.log1p(mu)) / mu).astype(np.float32)
 
 
 def telephone(wav: np.ndarray, sample_rate: int, band_sos: np.ndarray, phone_rate: int = 8000,

@@ -129,8 +129,8 @@ class Mixer:
         mixture, target = speech, speech
         if rng.random() < c.reverb_prob:
             index = int(rng.choice(self.rir_choices))
-            early_ms = c.early_ms if c.target == "early" else None
-            mixture, early = degrade.reverberate(speech, self.rirs.rirs[index], early_ms, c.sample_rate)
+            early = int(round(c.early_ms * 1e-3 * c.sample_rate)) if c.target == "early" else None
+            mixture, early = self.rirs.reverberate(index, speech, early)
             target = {"dry": speech, "early": early, "reverberant": mixture}[c.target]
             meta["rt60"] = float(self.rirs.rt60[index])
 

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import logging
 import math
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
+import scipy.fft
 import soundfile as sf
 
 from leanspeech.audio.io import load_audio
@@ -97,9 +99,15 @@ class NoisePool:
 
 
 class RirPool:
-    def __init__(self, rirs: Sequence[np.ndarray], rt60: Sequence[float]):
+    """Unit-energy RIRs with their RT60s; `reverberate` convolves in the frequency domain and keeps
+    the most recent RIR spectra, since crops of one length reuse the same FFT size."""
+
+    def __init__(self, rirs: Sequence[np.ndarray], rt60: Sequence[float], cached_spectra: int = 128):
         self.rirs = [degrade.normalize_rir(r) for r in rirs]
+        self.delays = [degrade.direct_path_index(r) for r in self.rirs]
         self.rt60 = np.asarray(rt60, dtype=np.float64)
+        self.cached_spectra = cached_spectra
+        self._spectra: OrderedDict[tuple[int, int, int], np.ndarray] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self.rirs)
@@ -132,3 +140,31 @@ class RirPool:
 
     def indices_in(self, low: float, high: float) -> np.ndarray:
         return np.flatnonzero((self.rt60 >= low) & (self.rt60 <= high))
+
+    def _spectrum(self, index: int, n_fft: int, taps: int) -> np.ndarray:
+        key = (index, n_fft, taps)
+        if key in self._spectra:
+            self._spectra.move_to_end(key)
+            return self._spectra[key]
+        spectrum = scipy.fft.rfft(self.rirs[index][:taps], n_fft)
+        self._spectra[key] = spectrum
+        if len(self._spectra) > self.cached_spectra:
+            self._spectra.popitem(last=False)
+        return spectrum
+
+    def reverberate(self, index: int, speech: np.ndarray, early_samples: int | None = None,
+                    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Speech through RIR `index`, shifted so its direct path lines up with the dry speech.
+
+        Returns (reverberant, early): `early` is the speech through the direct path and the next
+        `early_samples` taps only (the usual enhancement target), or None.
+        """
+        rir, delay, length = self.rirs[index], self.delays[index], len(speech)
+        n_fft = scipy.fft.next_fast_len(length + len(rir) - 1, real=True)
+        spectrum = scipy.fft.rfft(np.asarray(speech, dtype=np.float32), n_fft)
+
+        def through(taps: int) -> np.ndarray:
+            wet = scipy.fft.irfft(spectrum * self._spectrum(index, n_fft, taps), n_fft)
+            return np.ascontiguousarray(wet[delay:delay + length], dtype=np.float32)
+
+        return through(len(rir)), None if early_samples is None else through(delay + early_samples + 1)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 
@@ -26,6 +25,12 @@ class Agreement:
         return asdict(self)
 
 
+def _pair(predicted: object, target: object) -> tuple[np.ndarray, np.ndarray]:
+    a, b = as_vector(predicted, "predicted"), as_vector(target, "target")
+    same_length(a, b, "predicted and target")
+    return a, b
+
+
 def _undefined_correlation(a: np.ndarray, b: np.ndarray) -> bool:
     return a.size < 2 or np.ptp(a) == 0 or np.ptp(b) == 0
 
@@ -43,9 +48,7 @@ def srcc(predicted: object, target: object) -> float:
     a, b = _pair(predicted, target)
     if _undefined_correlation(a, b):
         return math.nan
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", stats.ConstantInputWarning)  # all-tied ranks are caught above
-        return float(stats.spearmanr(a, b).statistic)
+    return float(stats.spearmanr(a, b).statistic)
 
 
 def mse(predicted: object, target: object) -> float:
@@ -80,8 +83,3 @@ def mean_over_sets(per_set: Mapping[str, Agreement], weighted: bool = True) -> d
         for key in ("pcc", "srcc", "mse")
     }
 
-
-def _pair(predicted: object, target: object) -> tuple[np.ndarray, np.ndarray]:
-    a, b = as_vector(predicted, "predicted"), as_vector(target, "target")
-    same_length(a, b, "predicted and target")
-    return a, b

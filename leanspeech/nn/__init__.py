@@ -1,1 +1,2 @@
 
+from leanspeech.nn.dgru import DGRU  # noqa: F401

@@ -35,7 +35,8 @@ def _torchaudio_stand_in() -> Iterator[None]:
     stand_in = types.ModuleType("torchaudio")
 
     def refuse(name: str):
-        raise ImportError(f"torchaudio.{name} is not available: leanspeech reads audio with soundfile")
+        # AttributeError, as for any missing module attribute, so that hasattr() still answers.
+        raise AttributeError(f"torchaudio.{name} is not available: leanspeech reads audio with soundfile")
 
     stand_in.__getattr__ = refuse  # type: ignore[attr-defined]
     sys.modules["torchaudio"] = stand_in

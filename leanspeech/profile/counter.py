@@ -2,8 +2,8 @@
 
 A module with a counting rule is counted whole and its children are not visited. A container is
 visited (plus its extra rule, if it declares functional work). A leaf without a rule that is not on
-the free list (Dropout, Identity, ...) is "unknown": listed with its parameters, and the profile is
-marked incomplete rather than counting it as zero. Arithmetic written as functions in a forward
+the free list (Dropout, Identity, ...) is "unknown" when it runs: listed with its parameters, and the
+profile is marked incomplete rather than counting it as zero ("unused" when it never ran). Arithmetic written as functions in a forward
 (torch.tanh(x), x + residual) is invisible to hooks: layers declare it with an extra rule or an
 `extra_cost` method (see rules.py).
 """
@@ -20,7 +20,7 @@ from torch import Tensor, nn
 from leanspeech.profile.rules import LayerCost, extra_rule_for, is_free, rule_for
 from leanspeech.profile.torch_rules import first_tensor
 
-COUNTED, EXTRA, CONTAINER, FREE, UNKNOWN = "counted", "container+extra", "container", "free", "unknown"
+COUNTED, EXTRA, CONTAINER, FREE, UNKNOWN, UNUSED = "counted", "container+extra", "container", "free", "unknown", "unused"
 
 
 @dataclass
@@ -132,6 +132,9 @@ def count(model: nn.Module, run: Callable[[], Any]) -> CountResult:
     finally:
         for handle in handles:
             handle.remove()
+    for record in records:
+        if record.status == UNKNOWN and record.calls == 0:
+            record.status = UNUSED  # never ran in this forward (an inference-only branch, a spare head)
     return CountResult(records, output)
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any, Iterator
 
+import torch
 from torch import Tensor
 
 from leanspeech.audio import transforms
@@ -60,6 +61,16 @@ def count_stft(module: transforms.STFT, inputs: tuple[Any, ...], output: Tensor)
     return cost
 
 
+@register_rule(transforms.ISTFT)
+def count_istft(module: transforms.ISTFT, inputs: tuple[Any, ...], output: Tensor) -> LayerCost:
+    """Inverse DFT per frame (same cost as the forward one, window included), overlap-add of the
+    windowed frames (win_length adds) and division by the summed squared window (one per sample)."""
+    spec = inputs[0]
+    frames = _frames(spec, module.n_fft // 2 + 1)
+    cost = stft_cost(frames, module.n_fft, module.win_length)
+    return cost + LayerCost(macs=0.0, flops=float(frames * module.win_length + output.numel()))
+
+
 # Per bin after the DFT: re² + im² = 3; a power other than 2 adds a clamp and a pow.
 def _power_flops(power: float) -> float:
     return 3.0 if power == 2.0 else 5.0
@@ -85,7 +96,7 @@ def count_compressed_complex(
 def count_filterbank(module: transforms.FilterBank, inputs: tuple[Any, ...], output: Tensor) -> LayerCost:
     # Applied as a dense matrix product, so counted dense; the note says how much of it is zeros.
     cost = costs.conv_cost(output.numel(), module.n_freqs, 1, (1,), bias=False)
-    nonzero = int((module.matrix != 0).sum())
+    nonzero = int(torch.count_nonzero(module.matrix))
     cost.note = f"dense; {nonzero} of {module.matrix.numel()} weights nonzero"
     return cost
 

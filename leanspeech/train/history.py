@@ -22,7 +22,7 @@ def _floats(metrics: dict[str, Any]) -> dict[str, float]:
 
 
 class RunHistory(L.Callback):
-    """Records the logged values after every validation (and training epoch) and the training time.
+    """Records the logged values after every validation and training epoch, and the training time.
     Its state travels in the checkpoints, so a resumed run reports the whole run."""
 
     def __init__(self) -> None:
@@ -36,19 +36,22 @@ class RunHistory(L.Callback):
     def seconds(self) -> float:
         return self.seconds_before + time.monotonic() - self._started
 
-    def _record(self, trainer: L.Trainer) -> None:
-        entry = {"epoch": trainer.current_epoch, "step": trainer.global_step, **_floats(trainer.callback_metrics)}
+    def _record(self, trainer: L.Trainer, validated: bool) -> None:
+        metrics = _floats(trainer.callback_metrics)
+        if not validated:  # values of the last validation would be stale here
+            metrics = {k: v for k, v in metrics.items() if not k.startswith("val/")}
+        entry = {"epoch": trainer.current_epoch, "step": trainer.global_step, **metrics}
         if self.entries and self.entries[-1]["step"] == entry["step"]:
-            self.entries[-1].update(entry)  # the epoch-end record of a step already validated
+            self.entries[-1].update(entry)  # the epoch-end values of a step just validated
         else:
             self.entries.append(entry)
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not trainer.sanity_checking:
-            self._record(trainer)
+            self._record(trainer, validated=True)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._record(trainer)
+        self._record(trainer, validated=False)
 
     def best(self, monitor: str, mode: str) -> dict[str, float] | None:
         scored = [e for e in self.entries if monitor in e and not math.isnan(e[monitor])]

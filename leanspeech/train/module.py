@@ -44,12 +44,11 @@ class TaskModule(L.LightningModule):
         task: dict[str, Any],
         optim: dict[str, Any],
         scheduler: dict[str, Any],
-        trainer: dict[str, Any],
         extra_losses: dict[str, ExtraLoss] | None = None,
     ):
         super().__init__()
         self.model = model
-        self.task, self.optim, self.scheduler, self.trainer_config = task, optim, scheduler, trainer
+        self.task, self.optim, self.scheduler = task, optim, scheduler
         loss = dict(task["loss"])
         self.loss_fn = LOSSES.build(loss.pop("name"), **loss)
         self.metrics = TaskMetrics(task["metrics"], outputs_logits=task["loss"]["name"] in LOGIT_LOSSES)
@@ -87,7 +86,7 @@ class TaskModule(L.LightningModule):
 
     def configure_optimizers(self) -> Any:
         optimizer = build_optimizer(self.model.parameters(), self.optim)
-        scheduler = build_scheduler(optimizer, self.scheduler, self.trainer_config)
+        scheduler = build_scheduler(optimizer, self.scheduler)
         if scheduler is None:
             return optimizer
         return {"optimizer": optimizer, "lr_scheduler": scheduler}

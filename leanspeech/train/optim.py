@@ -7,7 +7,6 @@ from typing import Any, Iterable
 import torch
 from torch import nn
 
-from leanspeech.errors import RecipeError
 
 OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
     "adam": torch.optim.Adam,
@@ -28,25 +27,15 @@ def build_optimizer(params: Iterable[nn.Parameter], optim: dict[str, Any]) -> to
     return OPTIMIZERS[optim["name"]](params, **kwargs)
 
 
-def build_scheduler(
-    optimizer: torch.optim.Optimizer, scheduler: dict[str, Any], trainer: dict[str, Any]
-) -> dict[str, Any] | None:
+def build_scheduler(optimizer: torch.optim.Optimizer, scheduler: dict[str, Any]) -> dict[str, Any] | None:
     """The Lightning `lr_scheduler` config for the recipe's scheduler, or None for `name: none`."""
     cls = SCHEDULERS[scheduler["name"]]
     if cls is None:
         return None
     kwargs = {k: v for k, v in scheduler.items() if k not in SCHEDULER_KEYS}
-    interval = scheduler["interval"]
-    if cls is torch.optim.lr_scheduler.CosineAnnealingLR and "T_max" not in kwargs:
-        # One cosine period over the whole run unless the recipe says otherwise.
-        horizon = trainer.get("max_epochs") if interval == "epoch" else trainer.get("max_steps")
-        if not horizon or horizon < 0:
-            limit = "trainer.max_epochs" if interval == "epoch" else "trainer.max_steps"
-            raise RecipeError(f"scheduler.T_max: missing; cosine needs it or {limit}")
-        kwargs["T_max"] = horizon
     config: dict[str, Any] = {
         "scheduler": cls(optimizer, **kwargs),
-        "interval": interval,
+        "interval": scheduler["interval"],
         "frequency": scheduler["frequency"],
     }
     if cls is torch.optim.lr_scheduler.ReduceLROnPlateau:

@@ -32,12 +32,16 @@ def _arguments(entry: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in entry.items() if k != "name"}
 
 
-class SaveOnException(L.Callback):
-    """Save last.ckpt when training stops on an exception or Ctrl-C, so that re-running resumes from there.
-    (Lightning's OnExceptionCheckpoint deletes its file at teardown and makes fit(ckpt_path=None) resume.)"""
+class SaveLast(L.Callback):
+    """Write last.ckpt when fit ends, also mid-epoch (max_steps) or on an exception or Ctrl-C, so that
+    re-running resumes from the very last step. ModelCheckpoint alone saves only after validation, and
+    Lightning's OnExceptionCheckpoint deletes its file at teardown."""
 
     def __init__(self, path: Path):
         self.path = path
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        trainer.save_checkpoint(self.path)
 
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
         if not trainer.sanity_checking:
@@ -72,7 +76,7 @@ def train(recipe: dict[str, Any], callbacks: Sequence[L.Callback] = ()) -> Path:
 
     model = MODELS.build(recipe["model"]["name"], **_arguments(recipe["model"]))
     extra_losses = {e["name"]: EXTRA_LOSSES.build(e["name"], **_arguments(e)) for e in task["extra_losses"]}
-    module = TaskModule(model, task, recipe["optim"], recipe["scheduler"], recipe["trainer"], extra_losses)
+    module = TaskModule(model, task, recipe["optim"], recipe["scheduler"], extra_losses)
     train_loader, val_loader = build_loaders(recipe["data"], recipe["seed"])
 
     history = RunHistory()
@@ -84,7 +88,7 @@ def train(recipe: dict[str, Any], callbacks: Sequence[L.Callback] = ()) -> Path:
         save_last=True,
         **recipe["checkpoint"],
     )
-    engine_callbacks: list[L.Callback] = [best, SaveOnException(checkpoints / "last.ckpt"), history]
+    engine_callbacks: list[L.Callback] = [best, SaveLast(checkpoints / "last.ckpt"), history]
     engine_callbacks.append(LearningRateMonitor())
     stopping = recipe["early_stopping"]
     if stopping["enabled"]:

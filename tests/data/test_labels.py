@@ -78,3 +78,11 @@ def test_label_config_rejects_unknown_keys():
         LabelConfig.from_dict({"hop": 160})
     with pytest.raises(RecipeError, match="smooth_frames odd"):
         LabelConfig(smooth_frames=4)
+
+
+@pytest.mark.parametrize("n_fft, hop", [(400, 160), (1024, 256), (320, 320), (7, 3)])
+def test_frame_rms_matches_brute_force_for_any_frame_and_hop(n_fft, hop):
+    wav = np.random.default_rng(1).standard_normal(3001).astype(np.float32)
+    padded = np.pad(wav.astype(np.float64), n_fft // 2)
+    brute = [np.sqrt(np.mean(padded[s:s + n_fft] ** 2)) for s in range(0, len(padded) - n_fft + 1, hop)]
+    np.testing.assert_allclose(frame_rms(wav, n_fft, hop), brute, rtol=1e-9, atol=1e-12)

@@ -185,3 +185,12 @@ def test_same_seed_epoch_index_gives_the_same_mix():
     assert a.meta == pytest.approx(b.meta, nan_ok=True)
     others = [mixer.mix(speech, mixing_rng(1, 2, i)).mixture for i in range(4, 8)]
     assert not any(np.array_equal(a.mixture, o) for o in others)
+
+
+def test_mu_law_encoder_equals_the_companding_formula():
+    x = np.random.default_rng(0).uniform(-1.2, 1.2, 100000)
+    clipped = np.clip(x, -1, 1)
+    formula = np.rint((np.sign(clipped) * np.log1p(255 * np.abs(clipped)) / np.log1p(255) + 1) / 2 * 255)
+    np.testing.assert_array_equal(degrade.mu_law_encode(x), formula)
+    np.testing.assert_array_equal(degrade.mu_law_encode(x, bits=4),
+                                  np.rint((np.sign(clipped) * np.log1p(15 * np.abs(clipped)) / np.log1p(15) + 1) / 2 * 15))

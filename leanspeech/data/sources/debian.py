@@ -48,7 +48,9 @@ def copyright_lines(package: str, limit: int = 8) -> list[str]:
     seen: list[str] = []
     for line in path.read_text(errors="replace").splitlines():
         text = " ".join(line.split())
-        if any(word in text.lower() for word in _CREDIT_WORDS) and text not in seen and len(text) < 160:
+        credit = any(word in text.lower() for word in _CREDIT_WORDS) and not text.startswith("Format:")
+        credit = credit and not text.endswith(":") and not text.isupper()  # headings and licence shouting
+        if credit and text not in seen and len(text) < 160:
             seen.append(text)
         if len(seen) == limit:
             break

@@ -56,17 +56,17 @@ DEBIAN_PROMPT_SETS = (
 )
 
 
-def prompt_duration(path: Path) -> float:
-    """Length from the header (raw GSM has none: 33 bytes per 160 samples at 8 kHz)."""
+def prompt_header(path: Path) -> tuple[float, int]:
+    """(seconds, sample rate) from the header (raw GSM has none: 33 bytes per 160 samples at 8 kHz)."""
     if path.suffix.lower() == ".gsm":
         size = path.stat().st_size
         if size == 0 or size % GSM_FRAME_BYTES:
             raise AudioError(path, f"{size} bytes is not a whole number of GSM frames")
-        return size // GSM_FRAME_BYTES * GSM_FRAME_SAMPLES / GSM_RATE
+        return size // GSM_FRAME_BYTES * GSM_FRAME_SAMPLES / GSM_RATE, GSM_RATE
     info = audio_info(path)
     if info.frames == 0:
         raise AudioError(path, "no samples (zero-length audio)")
-    return info.frames / info.samplerate
+    return info.frames / info.samplerate, info.samplerate
 
 
 def decode_prompt(path: Path) -> tuple[np.ndarray, int]:
@@ -89,7 +89,6 @@ def convert_prompt(job: PromptJob) -> ManifestEntry:
     duration = existing_duration(path)
     if duration is None:
         wav, rate = decode_prompt(Path(job.origin))
-        entry.extra["source_rate"] = str(rate)
         duration = write_clip(job.out, entry.path, wav, rate, entry.sample_rate)
     entry.duration = duration
     return entry
@@ -120,10 +119,10 @@ class IvrPrompts(Source):
         for prompt_set, path in files:
             folders.setdefault(prompt_set, []).append(str(path.parent))
         roots = {s: Path(os.path.commonpath(paths)) for s, paths in folders.items()}  # names stay short and unique
-        by_speaker: dict[str, list[tuple[PromptSet, Path, float]]] = {}
+        by_speaker: dict[str, list[tuple[PromptSet, Path, float, int]]] = {}
         for prompt_set, path in files:
             try:
-                by_speaker.setdefault(prompt_set.speaker, []).append((prompt_set, path, prompt_duration(path)))
+                by_speaker.setdefault(prompt_set.speaker, []).append((prompt_set, path, *prompt_header(path)))
             except (AudioError, OSError) as err:
                 ctx.skipped.append(Skipped(str(path), str(err)))
         jobs = []
@@ -137,18 +136,19 @@ class IvrPrompts(Source):
                 for index in order:
                     if total >= quota:
                         break
-                    prompt_set, path, seconds = candidates[index]
+                    prompt_set, path, seconds, rate = candidates[index]
                     total += seconds
-                    jobs.append(self._job(ctx, split, prompt_set, path, roots[prompt_set]))
+                    jobs.append(self._job(ctx, split, prompt_set, path, roots[prompt_set], rate))
         return run_jobs(ctx, convert_prompt, jobs, "recorded speech")
 
-    def _job(self, ctx: BuildContext, split: str, prompt_set: PromptSet, path: Path, root: Path) -> PromptJob:
+    def _job(self, ctx: BuildContext, split: str, prompt_set: PromptSet, path: Path, root: Path, rate: int) -> PromptJob:
         name = "-".join(path.relative_to(root).with_suffix("").parts)
         entry = ManifestEntry(
             path=ctx.clip_path("speech", split, prompt_set.speaker, f"{prompt_set.language}-{name}"),
             kind="speech", split=split, speaker=prompt_set.speaker, source=self.registry_name, duration=0.0,
             sample_rate=ctx.sample_rate, language=prompt_set.language, license=prompt_set.license,
-            extra={"package": prompt_set.package.name if prompt_set.package else "", "prompt": name},
+            extra={"package": prompt_set.package.name if prompt_set.package else "", "prompt": name,
+                   "source_rate": str(rate)},
         )
         return PromptJob(str(path), entry, ctx.out)
 

@@ -34,6 +34,7 @@ class Voice:
     speaker: str
     languages: tuple[str, ...]
     package: DebianPackage
+    rate: int  # the engine's output rate (checked by a test), recorded as source_rate
 
 
 # Human-sounding espeak-ng variants (robot, whisper and novelty variants left out).
@@ -41,16 +42,16 @@ ESPEAK_VARIANTS = ("m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8", "f1", "f2", "
                    "klatt3", "croak", "adam", "linda", "steph", "antonio", "belinda", "benjamin", "david", "edward",
                    "john", "paul", "quincy", "rob", "travis", "victor", "aunty", "grandma", "grandpa")
 ESPEAK_LANGUAGES = {"en-us": "en", "en": "en", "es": "es", "fr": "fr", "it": "it", "de": "de"}  # voice -> text language
-ESPEAK_VOICES = tuple(Voice("espeak-ng", v, f"espeak-{v}", tuple(ESPEAK_LANGUAGES), ESPEAK) for v in ESPEAK_VARIANTS)
+ESPEAK_VOICES = tuple(Voice("espeak-ng", v, f"espeak-{v}", tuple(ESPEAK_LANGUAGES), ESPEAK, 22050) for v in ESPEAK_VARIANTS)
 
 CMU_VOICES = (
-    Voice("flite", "kal16", "kal", ("en",), FLITE),
-    Voice("flite", "awb", "awb", ("en",), FLITE),
-    Voice("flite", "rms", "rms", ("en",), FLITE),
-    Voice("flite", "slt", "slt", ("en",), FLITE),
-    Voice("festival", "kal_diphone", "kal", ("en",), DebianPackage("festvox-kallpc16k", "BSD-style (CSTR/CMU)")),
-    Voice("festival", "ked_diphone", "ked", ("en",), DebianPackage("festvox-kdlpc16k", "BSD-style (CSTR/CMU)")),
-    Voice("festival", "cmu_us_slt_arctic_hts", "slt", ("en",), DebianPackage("festvox-us-slt-hts", "EST-2003 (CMU)")),
+    Voice("flite", "kal16", "kal", ("en",), FLITE, 16000),
+    Voice("flite", "awb", "awb", ("en",), FLITE, 16000),
+    Voice("flite", "rms", "rms", ("en",), FLITE, 16000),
+    Voice("flite", "slt", "slt", ("en",), FLITE, 16000),
+    Voice("festival", "kal_diphone", "kal", ("en",), DebianPackage("festvox-kallpc16k", "BSD-style (CSTR/CMU)"), 16000),
+    Voice("festival", "ked_diphone", "ked", ("en",), DebianPackage("festvox-kdlpc16k", "BSD-style (CSTR/CMU)"), 16000),
+    Voice("festival", "cmu_us_slt_arctic_hts", "slt", ("en",), DebianPackage("festvox-us-slt-hts", "EST-2003 (CMU)"), 32000),
 )
 
 
@@ -72,7 +73,6 @@ def synthesize(job: TtsJob) -> ManifestEntry:
             run_command([part.replace("{wav}", wav_path) for part in job.command], stdin=job.text)
             wav, rate = load_audio(wav_path)
         duration = write_clip(job.out, entry.path, wav, rate, entry.sample_rate)
-        entry.extra["source_rate"] = str(rate)
     entry.duration = duration
     return entry
 
@@ -126,7 +126,8 @@ class TtsSource(Source):
                 path=ctx.clip_path("speech", split, f"{voice.engine}-{voice.name}", f"{counts[voice]:04d}"),
                 kind="speech", split=split, speaker=voice.speaker, source=self.registry_name, duration=0.0,
                 sample_rate=ctx.sample_rate, language=language, license=voice.package.license,
-                extra={"text": text, "voice": f"{voice.engine}:{voice.name}", "package": voice.package.name, **prosody},
+                extra={"text": text, "voice": f"{voice.engine}:{voice.name}", "package": voice.package.name,
+                       "source_rate": str(voice.rate), **prosody},
             )
             counts[voice] += 1
             jobs.append(TtsJob(f"{voice.engine}:{voice.name} {text!r}", command, text, entry, ctx.out))

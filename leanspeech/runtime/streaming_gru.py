@@ -1,0 +1,159 @@
+"""StreamingGRU: a (D-)GRU stack run one frame at a time at batch 1, state kept between calls.
+
+Built from a trained nn.GRU or DGRU (`from_torch`), it skips the r and n rows of unselected neurons
+(see gru_kernel.py), so a D-GRU at P % costs about (1 + 2P/100)/3 of the dense step here — unlike the
+batched PyTorch layer, which computes every row. Weights are saved to .npz with a format version and
+loaded without pickle; a file of another version is refused with a clear error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from torch import nn
+
+from leanspeech.errors import LeanspeechError
+from leanspeech.nn.dgru import DGRU, selected_count
+from leanspeech.runtime.gru_kernel import kernels
+
+FORMAT_VERSION = 1
+
+
+class RuntimeFormatError(LeanspeechError, ValueError):
+    """A runtime weight file that is not one, or was written by another runtime format version."""
+
+
+@dataclass
+class GRULayerWeights:
+    w_ih: np.ndarray  # (3H, I), gate chunks (r, z, n) as in nn.GRU
+    w_hh: np.ndarray  # (3H, H)
+    b_ih: np.ndarray  # (3H,)
+    b_hh: np.ndarray  # (3H,)
+
+
+def read_versioned_npz(path: str | Path, kind: str) -> dict[str, np.ndarray]:
+    """Arrays of a runtime file, after checking that it is a `kind` file of this FORMAT_VERSION."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = dict(data)
+    except (OSError, ValueError) as error:
+        raise RuntimeFormatError(f"{path}: not a readable runtime file ({error})") from error
+    if str(arrays.get("kind", "")) != kind:
+        raise RuntimeFormatError(f"{path}: not a {kind} file (kind {str(arrays.get('kind', 'missing'))!r})")
+    version = int(arrays.get("format_version", -1))
+    if version != FORMAT_VERSION:
+        raise RuntimeFormatError(
+            f"{path}: written by runtime format version {version}, this leanspeech reads version {FORMAT_VERSION}; "
+            "export it again from the PyTorch model"
+        )
+    return arrays
+
+
+class StreamingGRU:
+    def __init__(
+        self,
+        layers: list[GRULayerWeights],
+        update_percent: float = 100.0,
+        threshold: float | None = None,
+        backend: str | None = None,
+        dtype: type = np.float32,
+    ):
+        if not layers:
+            raise ValueError("a StreamingGRU needs at least one layer")
+        self.layers = [
+            GRULayerWeights(*(np.ascontiguousarray(a, dtype=dtype) for a in (l.w_ih, l.w_hh, l.b_ih, l.b_hh)))
+            for l in layers
+        ]
+        self.hidden_size = self.layers[0].w_hh.shape[1]
+        self.input_size = self.layers[0].w_ih.shape[1]
+        self.update_percent = float(update_percent)
+        self.threshold = threshold
+        self.count = selected_count(self.update_percent, self.hidden_size)
+        self.backend, self._step, _ = kernels(backend)
+        self.dtype = dtype
+        self.last_updated = [0] * len(self.layers)  # neurons updated per layer at the last step
+        self.reset()
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.layers)
+
+    @classmethod
+    def from_torch(
+        cls, gru: nn.GRU, update_percent: float | None = None, threshold: float | None = None,
+        backend: str | None = None, dtype: type = np.float32,
+    ) -> StreamingGRU:
+        """From a trained nn.GRU or DGRU; a DGRU's own P and threshold are used unless given here."""
+        if gru.bidirectional:
+            raise ValueError("a bidirectional GRU cannot stream: it needs future frames")
+        if isinstance(gru, DGRU):
+            update_percent = gru.update_percent if update_percent is None else update_percent
+            threshold = gru.threshold if threshold is None else threshold
+        layers = []
+        for k in range(gru.num_layers):
+            w_ih, w_hh = (getattr(gru, f"weight_{n}_l{k}").detach().cpu().numpy() for n in ("ih", "hh"))
+            zeros = np.zeros(w_ih.shape[0], dtype=w_ih.dtype)
+            b_ih, b_hh = (getattr(gru, f"bias_{n}_l{k}").detach().cpu().numpy() if gru.bias else zeros
+                          for n in ("ih", "hh"))
+            layers.append(GRULayerWeights(w_ih, w_hh, b_ih, b_hh))
+        return cls(layers, 100.0 if update_percent is None else update_percent, threshold, backend, dtype)
+
+    def reset(self, state: np.ndarray | None = None) -> None:
+        """Zero state, or a given (num_layers, hidden_size) state (copied)."""
+        shape = (self.num_layers, self.hidden_size)
+        if state is not None and np.shape(state) != shape:
+            raise ValueError(f"state must have shape {shape}, got {np.shape(state)}")
+        self.state = np.zeros(shape, self.dtype) if state is None else np.array(state, dtype=self.dtype)
+
+    def step(self, x: np.ndarray) -> np.ndarray:
+        """One frame (input_size,) → the top layer's new state (hidden_size,), a view valid until the next step."""
+        x = np.ascontiguousarray(x, dtype=self.dtype)
+        if x.shape != (self.input_size,):
+            raise ValueError(f"a frame must have shape ({self.input_size},), got {x.shape}")
+        threshold = -1.0 if self.threshold is None else float(self.threshold)
+        for k, layer in enumerate(self.layers):
+            h = self.state[k]
+            self.last_updated[k] = self._step(x, h, layer.w_ih, layer.w_hh, layer.b_ih, layer.b_hh, self.count, threshold)
+            x = h
+        return x
+
+    def run(self, frames: np.ndarray) -> np.ndarray:
+        """(T, input_size) → (T, hidden_size), continuing from the current state."""
+        return np.stack([self.step(frame).copy() for frame in frames])
+
+    def arrays(self, prefix: str = "") -> dict[str, np.ndarray]:
+        out: dict[str, np.ndarray] = {
+            f"{prefix}num_layers": np.array(self.num_layers),
+            f"{prefix}update_percent": np.array(self.update_percent),
+            f"{prefix}threshold": np.array(np.nan if self.threshold is None else self.threshold),
+        }
+        for k, layer in enumerate(self.layers):
+            for name in ("w_ih", "w_hh", "b_ih", "b_hh"):
+                out[f"{prefix}{name}_{k}"] = getattr(layer, name)
+        return out
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray], prefix: str = "", backend: str | None = None) -> StreamingGRU:
+        layers = [
+            GRULayerWeights(*(arrays[f"{prefix}{name}_{k}"] for name in ("w_ih", "w_hh", "b_ih", "b_hh")))
+            for k in range(int(arrays[f"{prefix}num_layers"]))
+        ]
+        threshold = float(arrays[f"{prefix}threshold"])
+        dtype = layers[0].w_ih.dtype.type
+        return cls(layers, float(arrays[f"{prefix}update_percent"]), None if np.isnan(threshold) else threshold,
+                   backend, dtype)
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        np.savez(path, kind=np.array("streaming_gru"), format_version=np.array(FORMAT_VERSION), **self.arrays())
+        return path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
+
+    @classmethod
+    def load(cls, path: str | Path, backend: str | None = None) -> StreamingGRU:
+        arrays = read_versioned_npz(path, "streaming_gru")
+        try:
+            return cls.from_arrays(arrays, backend=backend)
+        except KeyError as error:
+            raise RuntimeFormatError(f"{path}: missing array {error}") from error

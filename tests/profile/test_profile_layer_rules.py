@@ -1,0 +1,218 @@
+"""Rules of standard layers against brute-force counts, torch's FlopCounterMode, moduleprofiler and ptflops."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from leanspeech.profile.rules import rule_for
+
+moduleprofiler_ops = pytest.importorskip("moduleprofiler.ops").get_default_ops_map()
+
+
+def run(module: nn.Module, *inputs: torch.Tensor):
+    """(cost by our rule, output, torch's FlopCounterMode count of the same call / 2 = its MACs)."""
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        out = module(*inputs)
+    return rule_for(module)(module, inputs, out), out, counter.get_total_flops() / 2
+
+
+def bias_adds(module: nn.Module, out: torch.Tensor) -> int:
+    return out.numel() if getattr(module, "bias", None) is not None else 0
+
+
+@pytest.mark.parametrize("shape", [(7,), (3, 7), (2, 5, 7)])
+@pytest.mark.parametrize("bias", [True, False])
+def test_linear(shape, bias):
+    layer = nn.Linear(7, 4, bias=bias)
+    x = torch.randn(shape)
+    cost, out, torch_macs = run(layer, x)
+    assert cost.macs == torch_macs + bias_adds(layer, out)
+    assert cost.total_flops == moduleprofiler_ops[nn.Linear](layer, (x,), out)
+
+
+CONV_CASES = [
+    dict(kernel_size=3),
+    dict(kernel_size=5, stride=2, padding=2),
+    dict(kernel_size=3, dilation=2, padding=1, groups=2),
+    dict(kernel_size=4, stride=3, groups=4, bias=False),
+    dict(kernel_size=1, bias=False),
+]
+
+
+@pytest.mark.parametrize("case", CONV_CASES)
+@pytest.mark.parametrize("dims", [1, 2])
+def test_conv(case, dims):
+    conv = (nn.Conv1d if dims == 1 else nn.Conv2d)(4, 8, **case)
+    x = torch.randn(2, 4, *(13,) * dims)
+    cost, out, torch_macs = run(conv, x)
+    assert cost.macs == torch_macs + bias_adds(conv, out)
+    assert cost.total_flops == moduleprofiler_ops[type(conv)](conv, (x,), out)
+
+
+def transposed_conv1d_by_scatter(x, weight, bias, stride, padding, dilation, groups, output_padding):
+    """Every input sample times every kernel tap, added at i·stride − padding + j·dilation: counts MACs."""
+    batch, cin, length = x.shape
+    cout_g, k = weight.shape[1], weight.shape[2]
+    cin_g = cin // groups
+    full = (length - 1) * stride + dilation * (k - 1) + 1 + output_padding
+    y = torch.zeros(batch, cout_g * groups, full)
+    macs = 0
+    for ci in range(cin):
+        g = ci // cin_g
+        for i in range(length):
+            for j in range(k):
+                y[:, g * cout_g:(g + 1) * cout_g, i * stride + j * dilation] += x[:, ci, i, None] * weight[ci, :, j]
+                macs += batch * cout_g
+    y = y[:, :, padding: full - padding]
+    if bias is not None:
+        y += bias[:, None]
+        macs += y.numel()
+    return y, macs
+
+
+@pytest.mark.parametrize("case", [
+    dict(kernel_size=3), dict(kernel_size=4, stride=2, padding=1), dict(kernel_size=3, stride=2, dilation=2, groups=2),
+    dict(kernel_size=5, stride=3, padding=2, output_padding=1, bias=False),
+])
+def test_transposed_conv1d_against_scatter_loop(case):
+    conv = nn.ConvTranspose1d(4, 6, **case)
+    x = torch.randn(2, 4, 9)
+    cost, out, torch_macs = run(conv, x)
+    expected, macs = transposed_conv1d_by_scatter(
+        x, conv.weight.detach(), None if conv.bias is None else conv.bias.detach(), conv.stride[0], conv.padding[0],
+        conv.dilation[0], conv.groups, conv.output_padding[0],
+    )
+    torch.testing.assert_close(expected, out, atol=1e-5, rtol=1e-5)
+    assert cost.macs == macs == torch_macs + bias_adds(conv, out)
+
+
+def test_transposed_conv2d_matches_torch_counter():
+    conv = nn.ConvTranspose2d(3, 4, (3, 2), stride=(2, 1), padding=(1, 0), groups=1)
+    cost, out, torch_macs = run(conv, torch.randn(2, 3, 6, 5))
+    assert cost.macs == torch_macs + bias_adds(conv, out)
+
+
+def normalize_by_hand(ops, x, groups_dim, weight, bias):
+    """Statistics per group: mean (n − 1 adds, 1 divide), x − μ (n), square (n), sum (n − 1), divide, + eps,
+    sqrt, then (x − μ) / σ (n): 5n + 4 per group with the sum-then-divide of moduleprofiler; affine 2 per element."""
+    mean = ops.ew("div", ops.total(x, groups_dim).unsqueeze(groups_dim), torch.tensor(float(x.shape[groups_dim])))
+    centered = ops.ew("sub", x, mean)
+    var = ops.ew("div", ops.total(ops.ew("mul", centered, centered), groups_dim).unsqueeze(groups_dim),
+                 torch.tensor(float(x.shape[groups_dim])))
+    std = ops.ew("sqrt", ops.ew("add", var, torch.tensor(1e-5)))
+    y = ops.ew("div", centered, std)
+    ops.flops += 2 * (mean.numel())  # the two sums above counted n − 1 adds; moduleprofiler counts n (+1 each)
+    if weight is not None:
+        y = ops.ew("mul", y, weight)
+    if bias is not None:
+        y = ops.ew("add", y, bias)
+    return y
+
+
+@pytest.mark.parametrize("affine", [True, False])
+def test_groupnorm_against_hand_normalization(ops, affine):
+    norm = nn.GroupNorm(3, 6, affine=affine)
+    x = torch.randn(2, 6, 5)
+    cost, out, _ = run(norm, x)
+    groups = x.reshape(2, 3, 10)
+    w = norm.weight.detach().repeat_interleave(5).reshape(3, 10) if affine else None
+    b = norm.bias.detach().repeat_interleave(5).reshape(3, 10) if affine else None
+    expected = normalize_by_hand(ops, groups, -1, w, b).reshape_as(x)
+    torch.testing.assert_close(expected, out, atol=1e-5, rtol=1e-4)
+    assert cost.total_flops == ops.flops
+    assert cost.macs == x.numel() and cost.activations == 0
+
+
+@pytest.mark.parametrize("layer,shape", [
+    (nn.BatchNorm1d(6), (4, 6, 9)), (nn.BatchNorm1d(6, affine=False), (4, 6)), (nn.BatchNorm2d(3), (2, 3, 5, 4)),
+    (nn.LayerNorm(8), (3, 5, 8)), (nn.LayerNorm((5, 8), elementwise_affine=False), (3, 5, 8)),
+    (nn.LayerNorm(8, bias=False), (2, 8)),
+])
+def test_norms_match_moduleprofiler(layer, shape):
+    x = torch.randn(shape)
+    cost, out, _ = run(layer.eval(), x)
+    assert cost.total_flops == moduleprofiler_ops[type(layer)](layer, (x,), out)
+
+
+@pytest.mark.parametrize("layer,shape", [
+    (nn.AvgPool1d(3, stride=2), (2, 3, 11)), (nn.AvgPool2d((2, 3), padding=1), (2, 3, 7, 8)),
+    (nn.AdaptiveAvgPool1d(4), (2, 3, 10)), (nn.AdaptiveAvgPool2d((3, 1)), (1, 2, 7, 5)),
+    (nn.AdaptiveAvgPool2d(1), (2, 4, 6, 6)),
+])
+def test_average_pools_against_window_loop(layer, shape):
+    """Loop over every output, find the window torch averages, count its elements (k − 1 adds + divide)."""
+    x = torch.randn(shape)
+    cost, out, _ = run(layer, x)
+    dims = out.dim() - 2
+    flops = 0
+    reference = torch.empty_like(out)
+    for index in torch.cartesian_prod(*(torch.arange(n) for n in out.shape[2:])).reshape(-1, dims).tolist():
+        slices = []
+        for d, o in enumerate(index):
+            n_in, n_out = x.shape[2 + d], out.shape[2 + d]
+            if isinstance(layer, (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d)):
+                start, end = o * n_in // n_out, -(-(o + 1) * n_in // n_out)
+            else:
+                k = layer.kernel_size if isinstance(layer.kernel_size, int) else layer.kernel_size[d]
+                s = layer.stride if isinstance(layer.stride, int) else layer.stride[d]
+                p = layer.padding if isinstance(layer.padding, int) else layer.padding[d]
+                start, end = o * s - p, o * s - p + k
+            slices.append((start, end))
+        window = math.prod(e - s for s, e in slices)
+        clipped = x[(..., *(slice(max(s, 0), e) for s, e in slices))]
+        reference[(..., *index)] = clipped.sum(dim=tuple(range(2, 2 + dims))) / window
+        flops += window * out.shape[0] * out.shape[1]
+    torch.testing.assert_close(reference, out, atol=1e-6, rtol=1e-5)
+    assert cost.total_flops == flops
+
+
+@pytest.mark.parametrize("layer,shape", [(nn.MaxPool1d(3), (2, 3, 12)), (nn.MaxPool2d(2), (2, 3, 8, 6))])
+def test_max_pool_matches_moduleprofiler(layer, shape):
+    x = torch.randn(shape)
+    cost, out, _ = run(layer, x)
+    assert cost.total_flops == moduleprofiler_ops[type(layer)](layer, (x,), out) == out.numel()
+
+
+@pytest.mark.parametrize("layer", [
+    nn.ReLU(), nn.LeakyReLU(), nn.PReLU(), nn.ELU(), nn.SELU(), nn.Sigmoid(), nn.Tanh(), nn.Softplus(),
+    nn.Softmax(dim=-1), nn.Softmax(dim=1),
+])
+def test_activations_match_moduleprofiler(layer):
+    x = torch.randn(2, 5, 7)
+    cost, out, _ = run(layer, x)
+    assert cost.total_flops == moduleprofiler_ops[type(layer)](layer, (x,), out)
+    assert cost.macs == 0 and cost.activations == 0
+
+
+@pytest.mark.parametrize("batch_first", [True, False])
+@pytest.mark.parametrize("kv", [(16, 16), (12, 10)])
+@pytest.mark.parametrize("bias", [True, False])
+def test_multihead_attention_products_match_torch(batch_first, kv, bias):
+    kdim, vdim = kv
+    mha = nn.MultiheadAttention(16, 4, bias=bias, kdim=kdim, vdim=vdim, batch_first=batch_first).eval()
+    q = torch.randn(2, 5, 16) if batch_first else torch.randn(5, 2, 16)
+    k = torch.randn(2, 7, kdim) if batch_first else torch.randn(7, 2, kdim)
+    v = torch.randn(2, 7, vdim) if batch_first else torch.randn(7, 2, vdim)
+    cost, out, torch_macs = run(mha, q, k, v)
+    biases = (2 * 5 * 16 + 2 * 2 * 7 * 16) if bias else 0  # q and output projections on 5 rows, k and v on 7
+    assert cost.macs == torch_macs + biases
+    softmax = 2 * 4 * 5 * (4 * 7 - 1)
+    scale = 2 * 5 * 16
+    assert cost.total_flops == 2 * torch_macs - (0 if bias else 2 * 5 * 16 + 2 * 2 * 7 * 16) + softmax + scale
+
+
+def test_ptflops_agrees_on_linear_and_conv_macs():
+    ptflops = pytest.importorskip("ptflops")
+    from leanspeech.profile.model_profile import profile_model
+
+    model = nn.Sequential(nn.Conv1d(3, 8, 5, stride=2), nn.Conv1d(8, 8, 3, groups=4, bias=False), nn.Flatten(),
+                          nn.Linear(8 * 6, 10), nn.Linear(10, 2, bias=False))
+    macs, _ = ptflops.get_model_complexity_info(model, (3, 19), as_strings=False, print_per_layer_stat=False,
+                                                backend="pytorch")
+    assert profile_model(model, torch.randn(1, 3, 19)).macs == macs
