@@ -95,7 +95,7 @@ class Rnnoise:
 
     task = "enhance"
     sample_rate = MODEL_RATE
-    delay = DELAY_48K
+    algorithmic_delay_seconds = DELAY_48K / MODEL_RATE  # what a streaming user waits for, compensated here
 
     def __init__(self) -> None:
         _library()

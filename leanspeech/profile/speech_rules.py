@@ -122,25 +122,22 @@ def extra_attention_pooling(module: pooling.AttentionPooling, inputs: tuple[Any,
     x = inputs[0]
     frames, dim = x.shape[-2], x.shape[-1]
     rows = x.numel() // (frames * dim)
-    weighted_sum = rows * frames * dim
-    flops = costs.softmax_flops(rows, frames) + 2 * weighted_sum
-    return LayerCost(macs=weighted_sum, flops=flops, params=0.0, activations=float(output.numel()))
+    flops = costs.softmax_flops(rows, frames) + costs.product_sum_flops(rows * dim, frames, bias=False)
+    return LayerCost(macs=rows * frames * dim, flops=flops, params=0.0, activations=float(output.numel()))
 
 
 @register_extra(pooling.AttentiveStatisticsPooling)
 def extra_attentive_statistics_pooling(
     module: pooling.AttentiveStatisticsPooling, inputs: tuple[Any, ...], output: Tensor
 ) -> LayerCost:
-    """Per channel and clip: [plain mean and std for the global context], softmax over T of the scores,
-    weighted mean (T MACs), weighted variance (x − μ, square, weighted sum: 2T MACs), sqrt."""
+    """Per channel and clip of T frames (children: the attention MLP):
+    global context (optional): mean (T − 1 adds, 1 divide) and std (x − μ, square, T − 1 adds, divide, sqrt);
+    softmax over T; weighted mean (T MACs); weighted variance (x − μ, square, then T MACs with the weights); sqrt."""
     x = inputs[0]
     frames = x.shape[-1]
     series = x.numel() // frames  # B · C
-    elements = x.numel()
-    macs = 3.0 * elements
-    flops = costs.softmax_flops(series, frames) + 2 * elements + 4 * elements + series
+    weighted_sums = costs.product_sum_flops(2 * series, frames, bias=False)
+    flops = costs.softmax_flops(series, frames) + weighted_sums + 2 * x.numel() + series
     if module.global_context:
-        # mean: T adds + 1 divide; std: subtract, square-accumulate (1 MAC), divide, sqrt
-        macs += elements
-        flops += elements + series + 3 * elements + 2 * series
-    return LayerCost(macs=macs, flops=flops, params=0.0, activations=float(output.numel()))
+        flops += 4 * x.numel() + series
+    return LayerCost(macs=2.0 * x.numel(), flops=flops, params=0.0, activations=float(output.numel()))

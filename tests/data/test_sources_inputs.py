@@ -7,15 +7,18 @@ import soundfile as sf
 from scipy.signal import welch
 
 from leanspeech.data.corpus import build_corpus
+from leanspeech.data.manifest import ManifestEntry
 from leanspeech.data.sources import BuildContext
+from leanspeech.data.sources.base import run_command
 from leanspeech.data.sources.debian import DebianPackage, is_installed, package_files
 from leanspeech.data.sources.human import IvrPrompts, PromptSet, decode_prompt, prompt_header
 from leanspeech.data.sources.recorded_noise import SoundIcons
 from leanspeech.data.sources.synthetic_noise import coloured_noise, mains_hum
 from leanspeech.data.sources.tts import CMU_VOICES, ESPEAK_VOICES, TtsJob, synthesize
-from leanspeech.data.manifest import ManifestEntry
+from leanspeech.data.sources.rir import RirJob, cached_rir, draw_room
 from leanspeech.data.text import LANGUAGES, make_sentence
 from leanspeech.errors import CorpusError
+from leanspeech.registry import SOURCES
 
 NO_SUCH = DebianPackage("leanspeech-no-such-package", "none")
 
@@ -33,7 +36,6 @@ def test_corrupt_and_empty_inputs_are_skipped_and_counted(tmp_path):
     (folder / "broken.wav").write_bytes(b"RIFF\x00\x00garbage" * 10)
     (folder / "empty.gsm").write_bytes(b"")
     source = IvrPrompts(sets=(PromptSet("tester", "en", None, folder),), speaker_splits={"tester": "train"})
-    source.registry_name = "ivr-prompts"
     ctx = BuildContext(out=tmp_path / "out", workers=1, progress=False)
     entries = source.build(ctx, {"train": 10.0})
     assert sorted(e.extra["prompt"] for e in entries) == ["one", "two"]
@@ -49,14 +51,12 @@ def test_missing_package_is_reported_and_the_build_goes_on(tmp_path):
 
     ctx = BuildContext(out=tmp_path, workers=1, progress=False)
     source = AbsentIcons()
-    source.registry_name = "sound-icons"
     assert source.build(ctx, {"train": 1.0}) == []
     assert ctx.missing == {"sound-icons": [NO_SUCH.name]}
 
 
 def test_no_speech_at_all_is_an_error_naming_the_install_command(tmp_path):
     absent = IvrPrompts(sets=(PromptSet("x", "en", NO_SUCH),))
-    absent.registry_name = "ivr-prompts"
 
     class Nothing(IvrPrompts):
         def build(self, ctx, minutes):
@@ -79,15 +79,11 @@ def test_gsm_prompt_decodes_to_the_length_its_size_implies():
 
 @pytest.mark.parametrize("voice", [ESPEAK_VOICES[0], CMU_VOICES[0], CMU_VOICES[-1]], ids=lambda v: v.engine)
 def test_tts_engines_write_at_their_declared_rate(voice, tmp_path):
-    from leanspeech.data.sources.tts import SOURCES
-
     if not (is_installed(voice.package.name) and is_installed(voice.engine)):
         pytest.skip(f"needs {voice.package.name}")
     source = SOURCES.build(voice.engine)
     command, _ = source.command(voice, voice.languages[0], np.random.default_rng(0))
     probe = tmp_path / "probe.wav"
-    from leanspeech.data.sources.base import run_command
-
     run_command([p.replace("{wav}", str(probe)) for p in command], stdin="Seven green apples.")
     assert sf.info(str(probe)).samplerate == voice.rate
     entry = ManifestEntry("s/0.flac", "speech", "train", voice.speaker, voice.engine, 0.0, 16000)
@@ -116,11 +112,27 @@ def test_hum_peaks_at_the_mains_frequency(mains):
 
 def test_sentences_are_deterministic_and_complete():
     for language in LANGUAGES:
-        a = [make_sentence(language, np.random.default_rng(5)) for _ in range(1)]
-        b = [make_sentence(language, np.random.default_rng(5)) for _ in range(1)]
-        assert a == b
+        assert make_sentence(language, np.random.default_rng(5)) == make_sentence(language, np.random.default_rng(5))
         many = {make_sentence(language, np.random.default_rng(seed)) for seed in range(30)}
         assert len(many) > 20
         assert all("{" not in s and s[0].isupper() and s.endswith(".") for s in many)
     with pytest.raises(ValueError, match="known"):
         make_sentence("xx", np.random.default_rng(0))
+
+
+def test_rooms_are_physical_and_rirs_are_cached(tmp_path):
+    for i in range(40):
+        room = draw_room(np.random.default_rng([0, i]))
+        assert 0.1 <= room["rt60"] <= 1.5 and 0 < room["absorption"] <= 1
+        assert all(0 < p < d for p, d in zip(room["source"] + room["mic"], room["dims"] * 2))
+    room = draw_room(np.random.default_rng([0, 2]))  # a short (0.21 s) room keeps the test quick
+    entry = ManifestEntry("r.flac", "rir", "train", "r", "shoebox-rir", 0.0, 16000)
+    job = RirJob("r", room, 7, tmp_path, entry, tmp_path)
+    first = cached_rir(job, 16000)
+    assert len(list(tmp_path.glob("*.npy"))) == 1
+    np.testing.assert_array_equal(cached_rir(job, 16000), first)
+    import pyroomacoustics as pra
+
+    filter_delay = pra.constants.get("frac_delay_length") // 2  # pyroomacoustics centres its delay filters
+    direct = np.linalg.norm(np.subtract(room["source"], room["mic"])) / pra.constants.get("c")
+    assert (np.argmax(np.abs(first)) - filter_delay) / 16000 == pytest.approx(direct, abs=1.5 / 16000)

@@ -15,7 +15,6 @@ def test_assign_groups_is_stable_and_fills_every_split():
     assert assign_groups(reversed(groups)) == first  # independent of order
     counts = {s: sum(1 for v in first.values() if v == s) for s in ("train", "dev", "test")}
     assert counts == {"train": 14, "dev": 3, "test": 3}
-    # a group keeps its split when another group joins only if the counts do not change
     assert set(first) == set(groups)
 
 

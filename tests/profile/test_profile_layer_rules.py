@@ -200,11 +200,12 @@ def test_multihead_attention_products_match_torch(batch_first, kv, bias):
     k = torch.randn(2, 7, kdim) if batch_first else torch.randn(7, 2, kdim)
     v = torch.randn(2, 7, vdim) if batch_first else torch.randn(7, 2, vdim)
     cost, out, torch_macs = run(mha, q, k, v)
-    biases = (2 * 5 * 16 + 2 * 2 * 7 * 16) if bias else 0  # q and output projections on 5 rows, k and v on 7
+    bias_adds = 2 * (2 * 5 * 16) + 2 * (2 * 7 * 16)  # q and output projections on 2·5 rows, k and v on 2·7
+    biases = bias_adds if bias else 0
     assert cost.macs == torch_macs + biases
     softmax = 2 * 4 * 5 * (4 * 7 - 1)
     scale = 2 * 5 * 16
-    assert cost.total_flops == 2 * torch_macs - (0 if bias else 2 * 5 * 16 + 2 * 2 * 7 * 16) + softmax + scale
+    assert cost.total_flops == 2 * torch_macs - (0 if bias else bias_adds) + softmax + scale
 
 
 def test_ptflops_agrees_on_linear_and_conv_macs():

@@ -1,0 +1,118 @@
+"""D-GRU streaming latency on one core: P = 75/50/25 vs P = 100 in the same runtime, the runtime's dense
+step vs torch.nn.GRUCell, and the whole enhance_gru host's real-time factor.
+
+Ratios are measured in one run, interleaved (each repetition times every variant once, in a shuffled
+order), over blocks of frames; min / median / max over repetitions. Absolute times are local figures.
+Batched offline D-GRU saves no time (the PyTorch layer computes every row); only this batch-1
+runtime skips the unselected rows.
+
+    .venv/bin/python bench/dgru_latency.py [--repeats 30] [--frames 100]
+"""
+
+from __future__ import annotations
+
+import os
+
+for variable in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[variable] = "1"  # before numpy/numba/torch start their thread pools
+
+import argparse  # noqa: E402
+import random  # noqa: E402
+import time  # noqa: E402
+from typing import Callable  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from leanspeech.models.enhance_gru import EnhanceGRU  # noqa: E402
+from leanspeech.runtime import StreamingEnhancer, StreamingGRU  # noqa: E402
+
+PERCENTS = (100, 75, 50, 25)
+
+
+def interleaved(variants: dict[str, Callable[[], None]], repeats: int, per_call: int) -> dict[str, np.ndarray]:
+    """Seconds per unit of work of each variant, one sample per repetition, variants shuffled each time."""
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    names = list(variants)
+    for _ in range(repeats):
+        random.shuffle(names)
+        for name in names:
+            start = time.perf_counter()
+            variants[name]()
+            times[name].append((time.perf_counter() - start) / per_call)
+    return {name: np.array(t) for name, t in times.items()}
+
+
+def summary(seconds: np.ndarray) -> str:
+    us = seconds * 1e6
+    return f"median {np.median(us):8.1f} µs   min {us.min():8.1f}   max {us.max():8.1f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--frames", type=int, default=100, help="frames per timed block")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    model = EnhanceGRU(hidden=320).eval()
+    wav = model.example_wav(seconds=args.frames / 100 + 0.1)
+    with torch.no_grad():  # realistic GRU inputs: the host's first layer on a noise spectrogram
+        spec = model.stft(wav)[0]
+        gru_inputs = model.input_activation(model.input_fc(model.compress(spec.abs()).T)).numpy()[: args.frames]
+    hops = wav[0].numpy()[: args.frames * 160].reshape(args.frames, 160)
+
+    runtimes = {p: StreamingGRU.from_torch(model.rnn, update_percent=p) for p in PERCENTS}
+    for runtime in runtimes.values():
+        runtime.run(gru_inputs[:5])  # compile / warm up
+    print(f"backend: {runtimes[100].backend}; GRU host 320 units, 2 layers; {args.repeats} repetitions x "
+          f"{args.frames} frames, interleaved; one thread")
+
+    def gru_block(runtime: StreamingGRU) -> Callable[[], None]:
+        return lambda: [runtime.step(frame) for frame in gru_inputs]
+
+    recurrent = interleaved({f"P={p}": gru_block(r) for p, r in runtimes.items()}, args.repeats, args.frames)
+    print("\nrecurrent part (2 layers) per frame, same runtime:")
+    dense = recurrent["P=100"]
+    for p in PERCENTS:
+        ratios = recurrent[f"P={p}"] / dense
+        theory = (1 + 2 * p / 100) / 3
+        print(f"  P={p:3d}: {summary(recurrent[f'P={p}'])}   ratio to P=100: median {np.median(ratios):.3f} "
+              f"(min {ratios.min():.3f}, max {ratios.max():.3f}; theory {theory:.3f})")
+
+    cell = torch.nn.GRUCell(320, 320).eval()
+    cell.load_state_dict({k.replace("_l0", ""): v for k, v in model.rnn.state_dict().items() if k.endswith("_l0")})
+    one_layer = StreamingGRU.from_torch(torch.nn.GRU(320, 320).eval())
+    one_layer.layers[0] = runtimes[100].layers[0]
+    one_layer.run(gru_inputs[:5])
+    torch_inputs = torch.from_numpy(gru_inputs)[:, None]
+
+    def cell_block() -> None:
+        with torch.no_grad():
+            h = torch.zeros(1, 320)
+            for frame in torch_inputs:
+                h = cell(frame, h)
+
+    step = interleaved({"runtime": gru_block(one_layer), "GRUCell": cell_block}, args.repeats, args.frames)
+    speedup = step["GRUCell"] / step["runtime"]
+    print("\none dense GRU layer (320) per frame:")
+    print(f"  runtime : {summary(step['runtime'])}")
+    print(f"  GRUCell : {summary(step['GRUCell'])}")
+    print(f"  speed-up: median {np.median(speedup):.2f}x (min {speedup.min():.2f}, max {speedup.max():.2f})")
+
+    enhancers = {p: StreamingEnhancer.from_model(model, update_percent=p) for p in (100, 50)}
+
+    def host_block(enhancer: StreamingEnhancer) -> Callable[[], None]:
+        return lambda: [enhancer.enhance_hop(h) for h in hops]
+
+    for enhancer in enhancers.values():
+        host_block(enhancer)()
+    whole = interleaved({f"P={p}": host_block(e) for p, e in enhancers.items()}, args.repeats, args.frames)
+    print("\nwhole host, 10 ms hop in → 10 ms out (STFT, FC, GRU, FC, iSTFT):")
+    for name, seconds in whole.items():
+        print(f"  {name:6s}: {summary(seconds)}   real-time factor (audio time / compute) median "
+              f"{0.010 / np.median(seconds):.0f}x (worst {0.010 / seconds.max():.0f}x)")
+
+
+if __name__ == "__main__":
+    main()
