@@ -73,7 +73,7 @@ SECTIONS = [*FIXED, *TOP_LEVEL]
 # Trainer and checkpoint arguments the engine sets itself.
 MANAGED = {
     "trainer": ("logger", "callbacks", "default_root_dir", "enable_checkpointing"),
-    "checkpoint": ("dirpath", "filename", "save_last", "save_on_exception", "monitor", "mode"),
+    "checkpoint": ("dirpath", "filename", "save_last", "save_on_exception", "monitor", "mode", "enable_version_counter"),
     "early_stopping": ("monitor", "mode"),
 }
 # Modules whose import fills the registries a recipe names (those present in this installation).

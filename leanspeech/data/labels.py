@@ -6,7 +6,7 @@ frame i: with center=True there are 1 + T // hop frames, as torch.stft gives.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import math
@@ -14,6 +14,7 @@ import math
 import numpy as np
 from scipy.ndimage import median_filter
 
+from leanspeech.data.config_section import section_from_dict
 from leanspeech.errors import RecipeError
 
 SILENCE_FLOOR_DBFS = -100.0  # a frame this quiet is never speech, whatever the threshold
@@ -31,12 +32,8 @@ class LabelConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any] | None) -> LabelConfig:
-        values = dict(values or {})
-        known = {f.name for f in fields(cls)}
-        for key in values:
-            if key not in known:
-                raise RecipeError(f"labels: unknown key {key!r}; known keys: {', '.join(sorted(known))}")
-        return cls(**values)
+        """Build from a recipe's `labels:` section; an unknown key or a wrong type is a RecipeError."""
+        return section_from_dict(cls, "labels", values)
 
     def __post_init__(self) -> None:
         if self.n_fft < 1 or self.hop_length < 1:

@@ -8,12 +8,13 @@ so a mix is a pure function of (seed, epoch, index): see `mixing_rng`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from leanspeech.data import degrade
+from leanspeech.data.config_section import section_from_dict
 from leanspeech.data.pools import NoisePool, RirPool
 from leanspeech.errors import RecipeError
 
@@ -46,16 +47,8 @@ class MixingConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any] | None) -> MixingConfig:
-        """Build from a recipe section; an unknown key is a RecipeError that names it."""
-        values = dict(values or {})
-        known = {f.name for f in fields(cls)}
-        for key in values:
-            if key not in known:
-                raise RecipeError(f"mixing: unknown key {key!r}; known keys: {', '.join(sorted(known))}")
-        for key, value in values.items():
-            if isinstance(value, list):
-                values[key] = tuple(value)
-        return cls(**values)
+        """Build from a recipe's `mixing:` section; an unknown key or a wrong type is a RecipeError."""
+        return section_from_dict(cls, "mixing", values)
 
     def __post_init__(self) -> None:
         for name in ("reverb_prob", "noise_prob", "lowpass_prob", "telephone_prob"):

@@ -46,6 +46,21 @@ class FilterbankStudyConfig:
     lr: float = 1e-3
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        problems = [
+            text
+            for bad, text in [
+                (self.bands < 1, f"bands must be >= 1, got {self.bands}"),
+                (not self.betas or min(self.betas) < 0, f"betas must be >= 0 (at least one), got {self.betas}"),
+                (not self.factors or min(self.factors) < 1, f"factors must be >= 1 (at least one), got {self.factors}"),
+                (not 0 <= self.fixed_steps < self.steps, f"need 0 <= fixed_steps < steps, got {self.fixed_steps}, {self.steps}"),
+                (self.batch < 1, f"batch must be >= 1, got {self.batch}"),
+            ]
+            if bad
+        ]
+        if problems:
+            raise ValueError("; ".join(problems))
+
     @classmethod
     def quick(cls, **overrides: object) -> FilterbankStudyConfig:
         """A short run (a few seconds) for tests and smoke checks."""
@@ -119,8 +134,8 @@ def run_filterbank_study(config: FilterbankStudyConfig, progress: bool = True) -
     learners = nn.ModuleList(FilterbankLearner(n_bins, config.bands, f, config.min_factor) for _, f in grid)
     schedules = [WidthSchedule(learner, beta, config.fixed_steps) for learner, (beta, _) in zip(learners, grid)]
     optimizer = torch.optim.Adam(learners.parameters(), lr=config.lr)
-    # Fig. 2 shows a width-learning network: the largest β at the smallest factor.
-    figure2 = grid.index((max(config.betas), min(config.factors)))
+    # Fig. 2 shows a network whose width shrinks: the largest β at the largest factor.
+    figure2 = grid.index((max(config.betas), max(config.factors)))
     histories: list[list[float]] = [[] for _ in grid]
     l1s = [0.0] * len(grid)
     snapshot = None

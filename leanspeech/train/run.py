@@ -86,6 +86,7 @@ def train(recipe: dict[str, Any], callbacks: Sequence[L.Callback] = ()) -> Path:
         monitor=task["monitor"],
         mode=task["mode"],
         save_last=True,
+        enable_version_counter=False,  # last.ckpt is overwritten, never last-v1.ckpt: resume finds one file
         **recipe["checkpoint"],
     )
     engine_callbacks: list[L.Callback] = [best, SaveLast(checkpoints / "last.ckpt"), history]

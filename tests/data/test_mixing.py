@@ -41,6 +41,13 @@ def test_config_from_recipe_names_unknown_keys_and_checks_values():
         MixingConfig.from_dict({"snr_range": [10, 0]})
     with pytest.raises(RecipeError, match="target"):
         MixingConfig.from_dict({"target": "wet"})
+    with pytest.raises(RecipeError, match="noise_prob must be a number, got 'high'"):
+        MixingConfig.from_dict({"noise_prob": "high"})
+    with pytest.raises(RecipeError, match="gain_db_range must be a list of 2 numbers"):
+        MixingConfig.from_dict({"gain_db_range": [1, 2, 3]})
+    with pytest.raises(RecipeError, match="avoid_clipping must be true or false"):
+        MixingConfig.from_dict({"avoid_clipping": "yes"})
+    assert MixingConfig.from_dict({"snr_mean": 5}).snr_mean == 5.0
 
 
 def test_empty_pools_are_recipe_errors():

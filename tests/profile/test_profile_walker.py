@@ -180,7 +180,10 @@ def test_total_macs_agree_with_torch_flop_counter_on_a_transformer():
     biases = sum(p.numel() for n, p in layer.named_parameters() if "bias" in n and "norm" not in n)
     rows = 7  # every projection / linear runs on 7 rows per sample, each bias added once per row
     norm_elements = 2 * 2 * 7 * 16  # two LayerNorms per layer: one scale-and-shift per element
-    assert profile.macs * 2 == counter.get_total_flops() / 2 + 2 * rows * biases + 2 * norm_elements
+    # FlopCounterMode has no formula for CPU flash attention (the layer calls it with need_weights=False):
+    # Q·Kᵀ and weights·V, 2·B·L·L·E per layer, are added by hand; the MHA test checks them on the bmm path.
+    attention_products = 2 * (2 * 2 * 7 * 7 * 16)
+    assert profile.macs * 2 == counter.get_total_flops() / 2 + attention_products + 2 * rows * biases + 2 * norm_elements
     extra = next(r for r in profile.layers if r.name == "layers.0")
     assert extra.flops == 2 * (2 * 7 * 16) + 2 * 7 * 32  # residual adds and the functional ReLU
 

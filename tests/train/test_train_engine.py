@@ -128,6 +128,7 @@ def test_interrupt_saves_last_and_rerun_resumes(tmp_path, capsys):
     train(recipe, callbacks=[record])
     assert "Resuming from" in capsys.readouterr().out and record.steps[0][1] == 5
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["steps"] == 16
+    assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").glob("last*")) == ["last.ckpt"]
     with pytest.raises(LeanspeechError, match="already holds a run; pick another run_dir or set resume=true"):
         train(make_recipe(tmp_path, "resume=false"))
 

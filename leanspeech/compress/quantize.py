@@ -1,0 +1,71 @@
+"""Static post-training int8 quantization of weights and activations, for CPU inference.
+
+Choice: PyTorch's FX graph-mode static PTQ (`torch.ao.quantization.quantize_fx`) with the x86 backend
+(fbgemm + onednn kernels), per-channel int8 weights, uint8 activations from histogram observers.
+Why not the successor, PT2E via torchao: a PT2E-converted model is a *reference* graph (quantize /
+dequantize around float ops) that only becomes int8 kernels after `torch.compile` with inductor — a
+C++ compile per model and shape, heavy on a small CPU box — and torchao is one more pin to keep in step
+with torch. The FX flow runs real int8 kernels in eager mode, needs no change to the model (unlike
+eager-mode PTQ, which wants QuantStubs and hand-fused modules), and still imports in torch 2.13; its
+deprecation warnings are silenced here on purpose. If it is removed upstream, PT2E is the way out.
+
+Calibration runs the model on the batches the caller gives (the paper used 20 % of the training set;
+choosing them is the caller's job). Binary activation layers are kept float and untraced: around them
+the graph dequantizes and requantizes, and their {0, 1} maps are exact in uint8 — so quantizing a BAM
+model gives the paper's "BAM + 8-bit weights" combination (binary maps held in 8-bit tensors).
+The quantized module computes `forward` (features → output) only, like the model it came from.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import warnings
+from typing import Iterable, Iterator
+
+import torch
+from torch import Tensor, nn
+from torch.ao.quantization import get_default_qconfig_mapping
+from torch.ao.quantization.fx.custom_config import PrepareCustomConfig
+from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
+
+from leanspeech.nn.binary import BinaryActivation, BinaryActivationSTE, BinaryConv2d
+
+BACKEND = "x86"
+FLOAT_ONLY = (BinaryActivation, BinaryActivationSTE, BinaryConv2d)  # custom autograd: kept float, not traced
+
+
+@contextlib.contextmanager
+def _quiet_deprecation() -> Iterator[None]:
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*torch.ao.quantization is deprecated.*")
+        warnings.filterwarnings("ignore", message=".*reduce_range will be deprecated.*")
+        yield
+
+
+def quantize_static(model: nn.Module, calibration: Iterable[Tensor], backend: str = BACKEND) -> nn.Module:
+    """An int8 copy of `model` (in eval mode) calibrated on the feature batches of `calibration`."""
+    float_model = copy.deepcopy(model).eval()
+    batches = iter(calibration)
+    first = next(batches, None)
+    if first is None:
+        raise ValueError("quantize_static needs at least one calibration batch")
+    mapping = get_default_qconfig_mapping(backend)
+    for cls in FLOAT_ONLY:
+        mapping.set_object_type(cls, None)
+    config = PrepareCustomConfig().set_non_traceable_module_classes(list(FLOAT_ONLY))
+    torch.backends.quantized.engine = backend
+    with _quiet_deprecation(), torch.no_grad():
+        prepared = prepare_fx(float_model, mapping, (first,), prepare_custom_config=config)
+        prepared(first)
+        for batch in batches:
+            prepared(batch)
+        return convert_fx(prepared)
+
+
+def serialized_bytes(module: nn.Module) -> int:
+    """Size of the module's state_dict as torch.save writes it (its checkpoint size)."""
+    buffer = io.BytesIO()
+    torch.save(module.state_dict(), buffer)
+    return buffer.getbuffer().nbytes
