@@ -40,10 +40,11 @@ system: .make/system
 	@mkdir -p .make && touch $@
 
 venv: .make/venv
-.make/venv: pyproject.toml Makefile
+.make/venv: pyproject.toml requirements-peers-no-deps.txt Makefile
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q $(PIP_FLAGS) $(TORCH)
 	$(PY) -m pip install -q $(PIP_FLAGS) -e '.[dev]'
+	$(PY) -m pip install -q $(PIP_FLAGS) --no-deps -r requirements-peers-no-deps.txt
 	@mkdir -p .make && touch $@
 
 clean:

@@ -38,7 +38,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     fb.add_argument("--quick", action="store_true", help="a short run (600 steps, 2 β, 2 factors) for smoke checks")
     fb.add_argument("--scale", choices=SCALES, default="bark", help="target filter bank (default bark)")
     fb.add_argument("--bands", type=int, default=32, help="bands N of the target (default 32; the paper uses 16, 32, 64)")
-    fb.add_argument("--betas", type=float, nargs="+", help="penalty weights β (default 0.003 0.01 0.03)")
+    fb.add_argument("--betas", type=float, nargs="+", help="penalty weights β (default 0.001 0.003 0.01)")
     fb.add_argument("--factors", type=int, nargs="+", help="initial overparameterization factors (default 2 4 6 8 10)")
     fb.add_argument("--steps", type=int, help="training steps (default 3000, penalty from step 1000)")
     fb.add_argument("--seed", type=int, default=0, help="random seed (default 0)")

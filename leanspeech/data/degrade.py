@@ -30,19 +30,20 @@ def normalize_rir(rir: np.ndarray) -> np.ndarray:
     return rir / np.float32(norm)
 
 
-def schroeder_rt60(rir: np.ndarray, sample_rate: int, decay_db: tuple[float, float] = (-5.0, -25.0)) -> float:
-    """RT60 from the Schroeder backward-integrated energy decay, fitted between `decay_db` (T20)
-    and extrapolated to 60 dB. Used for RIRs whose manifest row gives no `rt60`."""
-    energy = np.square(np.asarray(rir, dtype=np.float64)[direct_path_index(rir):])
-    edc = np.cumsum(energy[::-1])[::-1]
-    edc_db = 10.0 * np.log10(np.maximum(edc / edc[0], 1e-30))
-    upper, lower = decay_db
-    fit = (edc_db <= upper) & (edc_db >= lower)
-    if fit.sum() < 2:
-        raise ValueError(f"the energy decay never spans {upper} to {lower} dB; RT60 cannot be estimated")
-    times = np.flatnonzero(fit) / sample_rate
-    slope, _ = np.polyfit(times, edc_db[fit], 1)  # dB per second, negative
-    return float(-60.0 / slope)
+def estimate_rt60(rir: np.ndarray, sample_rate: int) -> float:
+    """RT60 by Schroeder backward integration over a 30 dB decay (pyroomacoustics), for RIRs whose
+    manifest row gives no `rt60`."""
+    from pyroomacoustics.experimental import measure_rt60  # seconds to import: only when needed
+
+    rir = np.asarray(rir, dtype=np.float64)
+    try:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rt60 = float(measure_rt60(rir, fs=sample_rate, decay_db=30))
+    except IndexError:  # the energy never decays by 30 dB
+        rt60 = float("nan")
+    if not np.isfinite(rt60) or rt60 <= 0:
+        raise ValueError("the impulse response does not decay by 30 dB: RT60 cannot be estimated")
+    return rt60
 
 
 def noise_segment(noise: np.ndarray, length: int, start: int) -> np.ndarray:

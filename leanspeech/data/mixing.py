@@ -102,8 +102,7 @@ class Mixer:
                     f"mixing: no RIR has an RT60 in rt60_range {list(config.rt60_range)}; "
                     f"the pool's RT60s span {rirs.rt60.min():.2f}-{rirs.rt60.max():.2f} s")
         self.rirs = rirs
-        rate = config.sample_rate
-        self._lowpass = degrade.lowpass_sos(config.lowpass_hz, rate)
+        self._lowpass = degrade.lowpass_sos(config.lowpass_hz, config.sample_rate)
         self._phone_band = degrade.bandpass_sos(config.telephone_band_hz, config.telephone_rate)
 
     def draw_snr(self, rng: np.random.Generator) -> float:
@@ -122,8 +121,8 @@ class Mixer:
         mixture, target = speech, speech
         if rng.random() < c.reverb_prob:
             index = int(rng.choice(self.rir_choices))
-            early = int(round(c.early_ms * 1e-3 * c.sample_rate)) if c.target == "early" else None
-            mixture, early = self.rirs.reverberate(index, speech, early)
+            early_taps = int(round(c.early_ms * 1e-3 * c.sample_rate)) if c.target == "early" else None
+            mixture, early = self.rirs.reverberate(index, speech, early_taps)
             target = {"dry": speech, "early": early, "reverberant": mixture}[c.target]
             meta["rt60"] = float(self.rirs.rt60[index])
 

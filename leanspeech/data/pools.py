@@ -11,7 +11,7 @@ import math
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 import scipy.fft
@@ -46,9 +46,32 @@ def read_window(path: str | Path, start: int, frames: int) -> np.ndarray:
 
 
 @dataclass
-class NoiseClip:
-    length: int  # in samples at the pool's rate
-    fetch: Callable[[int, int], np.ndarray]  # (start, length) -> looped segment
+class ArrayNoise:
+    wav: np.ndarray
+
+    @property
+    def length(self) -> int:
+        return len(self.wav)
+
+    def fetch(self, start: int, length: int) -> np.ndarray:
+        return degrade.noise_segment(self.wav, length, start)
+
+
+@dataclass
+class FileNoise:
+    """A noise file read a window at a time; `length` and `start` count samples at `sample_rate`."""
+
+    path: Path
+    length: int
+    file_rate: int
+    sample_rate: int
+
+    def fetch(self, start: int, length: int) -> np.ndarray:
+        if self.file_rate == self.sample_rate:
+            return read_window(self.path, start, length)
+        ratio = self.file_rate / self.sample_rate  # read the matching span at the file's rate
+        native = read_window(self.path, int(start * ratio), math.ceil(length * ratio) + 1)
+        return np.resize(resample(native, self.file_rate, self.sample_rate), length)
 
 
 def report_skipped(what: str, skipped: list[tuple[str, str]]) -> None:
@@ -59,7 +82,10 @@ def report_skipped(what: str, skipped: list[tuple[str, str]]) -> None:
 
 
 class NoisePool:
-    def __init__(self, clips: Sequence[NoiseClip]):
+    """Noise clips (ArrayNoise or FileNoise); a draw is a random clip, looped from a random start.
+    Plain dataclasses, so the pool pickles into spawned DataLoader workers."""
+
+    def __init__(self, clips: Sequence[ArrayNoise | FileNoise]):
         self.clips = list(clips)
 
     def __len__(self) -> int:
@@ -67,11 +93,7 @@ class NoisePool:
 
     @classmethod
     def from_arrays(cls, arrays: Sequence[np.ndarray]) -> NoisePool:
-        clips = []
-        for array in arrays:
-            array = np.asarray(array, dtype=np.float32)
-            clips.append(NoiseClip(len(array), lambda start, n, a=array: degrade.noise_segment(a, n, start)))
-        return cls(clips)
+        return cls([ArrayNoise(np.asarray(a, dtype=np.float32)) for a in arrays])
 
     @classmethod
     def from_entries(cls, entries: Sequence[ManifestEntry], root: str | Path, sample_rate: int) -> NoisePool:
@@ -79,17 +101,11 @@ class NoisePool:
         clips, skipped = [], []
         for entry in entries:
             path = entry.resolve(root)
-            if not path.is_file():
+            if path.is_file():
+                length = max(int(round(entry.duration * sample_rate)), 1)
+                clips.append(FileNoise(path, length, entry.sample_rate, sample_rate))
+            else:
                 skipped.append((str(path), "file does not exist"))
-                continue
-            length = int(round(entry.duration * sample_rate))
-            if entry.sample_rate == sample_rate:
-                fetch = lambda start, n, p=path: read_window(p, start, n)  # noqa: E731
-            else:  # read the matching span at the file's rate, then resample it
-                def fetch(start: int, n: int, p: Path = path, rate: int = entry.sample_rate) -> np.ndarray:
-                    native = read_window(p, int(start * rate / sample_rate), math.ceil(n * rate / sample_rate) + 1)
-                    return np.resize(resample(native, rate, sample_rate), n)
-            clips.append(NoiseClip(max(length, 1), fetch))
         report_skipped("noise files", skipped)
         return cls(clips)
 
@@ -116,7 +132,7 @@ class RirPool:
     def from_arrays(cls, rirs: Sequence[np.ndarray], sample_rate: int,
                     rt60: Sequence[float] | None = None) -> RirPool:
         if rt60 is None:
-            rt60 = [degrade.schroeder_rt60(r, sample_rate) for r in rirs]
+            rt60 = [degrade.estimate_rt60(r, sample_rate) for r in rirs]
         return cls(rirs, rt60)
 
     @classmethod
@@ -128,8 +144,8 @@ class RirPool:
             path = entry.resolve(root)
             try:
                 rir, _ = load_audio(path, sample_rate=sample_rate)
-                rt60 = float(entry.extra["rt60"]) if "rt60" in entry.extra else degrade.schroeder_rt60(rir, sample_rate)
-                degrade.normalize_rir(rir)
+                rt60 = float(entry.extra["rt60"]) if "rt60" in entry.extra else degrade.estimate_rt60(rir, sample_rate)
+                degrade.normalize_rir(rir)  # an all-zero file fails here, not in the middle of training
             except (AudioError, ValueError) as err:
                 skipped.append((str(path), str(err)))
                 continue

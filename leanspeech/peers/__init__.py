@@ -1,7 +1,7 @@
 """Published models run offline from their wheels, registered by name in `leanspeech.registry.PEERS`.
 
 Importing this package registers every peer; a peer's own package is imported only when the peer is
-built, and a missing one raises PeerNotInstalledError naming the pip command (requirements-peers.txt).
+built, and a missing one raises PeerNotInstalledError naming the pip command (requirements-peers-no-deps.txt).
 """
 
 import importlib

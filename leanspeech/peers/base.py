@@ -1,6 +1,6 @@
 """What every peer shares: the task interfaces, optional-package loading, input checks, frame alignment.
 
-Peers are published models run offline from their wheels (see requirements-peers.txt). Each task has
+Peers are published models run offline from their wheels (see requirements-peers-no-deps.txt). Each task has
 one interface, so benchmarks compare a peer and a leanspeech model through the same call:
 
 - VAD: `frame_probabilities(wav, sample_rate, hop_length, n_frames)` → (n_frames,) speech scores on

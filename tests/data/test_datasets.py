@@ -1,5 +1,6 @@
 import json
 import logging
+import pickle
 
 import numpy as np
 import pytest
@@ -82,6 +83,13 @@ def test_mixes_depend_only_on_seed_epoch_and_index(tmp_path):
             torch.testing.assert_close(a[key], b[key], equal_nan=True, rtol=0, atol=0)
     data.set_epoch(1)
     assert not torch.equal(data[0]["mixture"], serial[0]["mixture"][0])
+
+
+def test_dataset_pickles_for_spawned_workers(tmp_path):
+    data = MixtureDataset(write_corpus(tmp_path), mixing=FULL_CHAIN, segment_seconds=1.0)
+    copy = pickle.loads(pickle.dumps(data))
+    for index in range(3):
+        torch.testing.assert_close(copy[index]["mixture"], data[index]["mixture"], rtol=0, atol=0)
 
 
 def test_missing_speech_files_are_reported_and_skipped(tmp_path, caplog):

@@ -120,10 +120,13 @@ def test_rirs_are_chosen_by_rt60_range():
 
 
 @pytest.mark.parametrize("rt60", [0.3, 0.9])
-def test_schroeder_rt60_recovers_a_known_exponential_decay(rt60):
-    assert degrade.schroeder_rt60(decaying_rir(rt60, seconds=2 * rt60), RATE) == pytest.approx(rt60, rel=0.05)
+def test_rt60_estimate_recovers_a_known_exponential_decay(rt60):
+    assert degrade.estimate_rt60(decaying_rir(rt60, seconds=2 * rt60), RATE) == pytest.approx(rt60, rel=0.05)
     pool = RirPool.from_arrays([decaying_rir(rt60, seconds=2 * rt60)], RATE)
     assert pool.rt60[0] == pytest.approx(rt60, rel=0.05)
+    for flat in (np.ones(1000), np.zeros(100), np.ones(1)):
+        with pytest.raises(ValueError, match="RT60 cannot be estimated"):
+            degrade.estimate_rt60(flat, RATE)
 
 
 def test_gain_scales_mixture_and_target_alike():
@@ -201,3 +204,19 @@ def test_mu_law_encoder_equals_the_companding_formula():
     np.testing.assert_array_equal(degrade.mu_law_encode(x), formula)
     np.testing.assert_array_equal(degrade.mu_law_encode(x, bits=4),
                                   np.rint((np.sign(clipped) * np.log1p(15 * np.abs(clipped)) / np.log1p(15) + 1) / 2 * 15))
+
+
+def test_file_noise_reads_looped_windows_like_the_array(tmp_path):
+    from leanspeech.audio.io import save_audio
+    from leanspeech.data.manifest import ManifestEntry
+
+    noise = (0.1 * np.random.default_rng(0).standard_normal(5000)).astype(np.float32)
+    save_audio(tmp_path / "n16.wav", noise, RATE, subtype="FLOAT")
+    save_audio(tmp_path / "n8.wav", noise, 8000, subtype="FLOAT")
+    entries = [ManifestEntry(name, "noise", "train", "n", "test", 5000 / rate, rate)
+               for name, rate in (("n16.wav", RATE), ("n8.wav", 8000), ("gone.wav", RATE))]
+    pool = NoisePool.from_entries(entries, tmp_path, RATE)
+    assert len(pool) == 2 and pool.clips[1].length == 10000
+    for start, length in [(0, 100), (4900, 300), (1234, 12000)]:
+        np.testing.assert_array_equal(pool.clips[0].fetch(start, length), degrade.noise_segment(noise, length, start))
+    assert pool.clips[1].fetch(9000, 4000).shape == (4000,)
