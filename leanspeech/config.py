@@ -77,7 +77,12 @@ MANAGED = {
     "early_stopping": ("monitor", "mode"),
 }
 # Modules whose import fills the registries a recipe names (those present in this installation).
-REGISTERING_MODULES = ("leanspeech.models", "leanspeech.data.datasets", "leanspeech.compress")
+REGISTERING_MODULES = (
+    "leanspeech.models",
+    "leanspeech.data.datasets",
+    "leanspeech.data.readers",
+    "leanspeech.compress",
+)
 
 
 class _Loader(yaml.SafeLoader):

@@ -12,6 +12,7 @@ from leanspeech.data.corpus import TASKS, CorpusBuild, build_corpus, missing_rep
 EXAMPLES = """examples:
   leanspeech data build --out data/corpus --minutes 10
   leanspeech data build --out data/big --minutes 120 --seed 1 --format wav --sample-rate 8000
+  leanspeech data build --task spoof --out data/spoof --minutes 20   # ASVspoof 2019 LA layout
 
 The corpus folder gets manifest.csv (paths relative to it), ATTRIBUTION.md and speech/, noise/, rir/.
 Speakers, TTS voices and noise recordings never cross splits. Re-running reuses finished files.

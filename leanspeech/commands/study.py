@@ -35,7 +35,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         epilog=FILTERBANK_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     fb.add_argument("--out", required=True, help="output folder (created)")
-    fb.add_argument("--quick", action="store_true", help="a short run (600 steps, 2 β, 2 factors) for smoke checks")
+    fb.add_argument("--quick", action="store_true", help="a short run (800 steps, 2 β, 2 factors) for smoke checks")
     fb.add_argument("--scale", choices=SCALES, default="bark", help="target filter bank (default bark)")
     fb.add_argument("--bands", type=int, default=32, help="bands N of the target (default 32; the paper uses 16, 32, 64)")
     fb.add_argument("--betas", type=float, nargs="+", help="penalty weights β (default 0.001 0.003 0.01)")

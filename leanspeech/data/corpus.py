@@ -12,6 +12,7 @@ from leanspeech.data.manifest import SPLITS, ManifestEntry, write_manifest
 from leanspeech.data.sources import BuildContext, Skipped, Source
 from leanspeech.data.sources.base import missing_message
 from leanspeech.data.sources.debian import copyright_lines, install_hint
+from leanspeech.data.spoof_protocol import write_protocols
 from leanspeech.data.splits import check_no_leakage, minutes_per_split
 from leanspeech.errors import CorpusError
 from leanspeech.registry import SOURCES
@@ -33,7 +34,11 @@ TASKS: dict[str, tuple[Share, ...]] = {
         Share("moh-music", 0.2), Share("sound-icons", 0.02), Share("coloured-noise", 0.1), Share("hum", 0.05),
         Share("babble", 0.13), Share("shoebox-rir", 1.0),
     ),
+    # Anti-spoofing, ASVspoof 2019 LA layout: 40 % bona fide, 60 % spoofed (leanspeech.data.sources.spoof).
+    "spoof": (Share("spoof-bonafide", 0.4), Share("spoof-attacks", 0.6)),
 }
+# Files a task writes besides the manifest, from its entries: (corpus folder, entries) -> paths.
+TASK_OUTPUTS = {"spoof": write_protocols}
 
 
 @dataclass
@@ -83,6 +88,8 @@ def build_corpus(
     require_speech(ctx)
     check_no_leakage(ctx.entries)
     write_manifest(ctx.out / "manifest.csv", ctx.entries)
+    if task in TASK_OUTPUTS:
+        TASK_OUTPUTS[task](ctx.out, ctx.entries)
     write_attribution(ctx.out / "ATTRIBUTION.md", built)
     return CorpusBuild(ctx.out, ctx.entries, ctx.skipped, ctx.missing, time.perf_counter() - started)
 

@@ -39,10 +39,10 @@ def estimate_rt60(rir: np.ndarray, sample_rate: int) -> float:
     try:
         with np.errstate(divide="ignore", invalid="ignore"):
             rt60 = float(measure_rt60(rir, fs=sample_rate, decay_db=30))
-    except IndexError:  # the energy never decays by 30 dB
+    except IndexError:  # no energy at all
         rt60 = float("nan")
     if not np.isfinite(rt60) or rt60 <= 0:
-        raise ValueError("the impulse response does not decay by 30 dB: RT60 cannot be estimated")
+        raise ValueError("the impulse response has no energy decay: RT60 cannot be estimated")
     return rt60
 
 

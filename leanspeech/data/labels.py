@@ -6,19 +6,15 @@ frame i: with center=True there are 1 + T // hop frames, as torch.stft gives.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
-
-import math
 
 import numpy as np
 from scipy.ndimage import median_filter
 
 from leanspeech.data.config_section import section_from_dict
 from leanspeech.errors import RecipeError
-
-SILENCE_FLOOR_DBFS = -100.0  # a frame this quiet is never speech, whatever the threshold
-
 
 @dataclass(frozen=True)
 class LabelConfig:
@@ -27,6 +23,7 @@ class LabelConfig:
     center: bool = True
     threshold_db: float = -40.0
     relative: bool = True  # threshold relative to the clip's loudest frame; else absolute dBFS
+    floor_dbfs: float = -70.0  # a frame this quiet is never speech (a crop of room tone has no speech)
     hangover_frames: int = 0  # keep "speech" this many frames after speech ends
     smooth_frames: int = 1  # odd median-filter length applied before the hangover (1 = none)
 
@@ -73,7 +70,7 @@ def speech_presence(wav: np.ndarray, config: LabelConfig = LabelConfig()) -> np.
     rms = frame_rms(wav, config.n_fft, config.hop_length, config.center)
     level = 20.0 * np.log10(np.maximum(rms, 1e-12))
     threshold = config.threshold_db + (level.max() if config.relative and len(level) else 0.0)
-    speech = (level > max(threshold, SILENCE_FLOOR_DBFS)).astype(np.float32)
+    speech = (level > max(threshold, config.floor_dbfs)).astype(np.float32)
     if config.smooth_frames > 1 and len(speech):
         speech = median_filter(speech, size=config.smooth_frames, mode="nearest")
     if config.hangover_frames and len(speech):

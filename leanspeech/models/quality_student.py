@@ -145,6 +145,18 @@ class QualityStudent(SpeechModel):
         frames = self.cnn(x).flatten(1, 2).transpose(1, 2)  # (B, T', channels · frequencies)
         return self.head(frames)
 
+    def conv_layers(self) -> list[nn.Conv2d]:
+        return [m for m in self.cnn if isinstance(m, nn.Conv2d)]
+
+    def shrink_dead_channels(self) -> None:
+        """Remove conv channels whose filters are all zero (after channel pruning): a smaller model,
+        equal in eval mode. The recorded config follows, so save/load rebuilds the shrunk shape."""
+        from leanspeech.compress.prune import shrink_conv_chain  # compress builds on models, not back
+
+        head = self.head
+        shrink_conv_chain(self.conv_layers(), [head.input_norm, head.projection_norm, head.projection])
+        self._config["channels"] = tuple(conv.out_channels for conv in self.conv_layers())
+
 
 # Distill-MOS state-dict prefixes → ours (the transformer layers keep their torch names).
 _DISTILL_MOS_NAMES = {

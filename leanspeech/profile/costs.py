@@ -11,8 +11,9 @@ shapes they see, so a dynamic layer passes its live width and a D-GRU its update
 
 from __future__ import annotations
 
+import contextlib
 import math
-from typing import Sequence
+from typing import Iterator, Sequence
 
 from leanspeech.profile.rules import LayerCost
 
@@ -153,3 +154,40 @@ def fft_flops(n: int) -> float:
     """A complex radix-2 FFT of n points: (n/2)·log2 n butterflies of 1 complex multiply (6 FLOPs)
     and 2 complex adds (4 FLOPs) = 5·n·log2 n. A real input of n points costs half (packed trick)."""
     return 5 * n * math.log2(n)
+
+
+# A frame's DFT is counted by one of two conventions, chosen with `fft_convention(name)`:
+# - "fft" (default): what torch runs. A real frame of n_fft points costs half a complex radix-2 FFT,
+#   2.5·n·log2 n FLOPs, plus the window: one multiply per sample. MACs are FLOPs / 2 so that the MAC
+#   column stays comparable with the layers around it.
+# - "dft": a dense real DFT by matrix product, the way an accelerator without an FFT would run it:
+#   2·n_fft·F MACs per frame (real samples times a complex basis), window folded into the basis.
+FFT_CONVENTIONS = ("fft", "dft")
+_fft_convention = ["fft"]
+
+
+@contextlib.contextmanager
+def fft_convention(name: str) -> Iterator[None]:
+    if name not in FFT_CONVENTIONS:
+        raise ValueError(f"unknown DFT convention {name!r}; choose one of {', '.join(FFT_CONVENTIONS)}")
+    previous = _fft_convention[0]
+    _fft_convention[0] = name
+    try:
+        yield
+    finally:
+        _fft_convention[0] = previous
+
+
+def stft_cost(frames: int, n_fft: int, win_length: int) -> LayerCost:
+    """`frames` = batch · frames, each an n_fft-point real DFT to n_fft // 2 + 1 bins."""
+    if _fft_convention[0] == "dft":
+        bins = n_fft // 2 + 1
+        return LayerCost(
+            macs=frames * 2 * n_fft * bins,
+            flops=product_sum_flops(frames * 2 * bins, n_fft, bias=False),
+            note="dense DFT",
+        )
+    flops = frames * (fft_flops(n_fft) / 2 + win_length)
+    return LayerCost(macs=flops / 2, flops=flops, note="real FFT 2.5·n·log2 n")
+
+

@@ -3,15 +3,15 @@
 A module with a counting rule is counted whole and its children are not visited. A container is
 visited (plus its extra rule, if it declares functional work). A leaf without a rule that is not on
 the free list (Dropout, Identity, ...) is "unknown" when it runs: listed with its parameters, and the
-profile is marked incomplete rather than counting it as zero ("unused" when it never ran). Arithmetic written as functions in a forward
-(torch.tanh(x), x + residual) is invisible to hooks: layers declare it with an extra rule or an
-`extra_cost` method (see rules.py).
+profile is marked incomplete rather than counting it as zero. A module that never ran is "unused".
+Arithmetic written as functions in a forward (torch.tanh(x), x + residual) is invisible to hooks:
+layers declare it with an extra rule or an `extra_cost` method (see rules.py).
 """
 
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 import torch
@@ -133,7 +133,7 @@ def count(model: nn.Module, run: Callable[[], Any]) -> CountResult:
         for handle in handles:
             handle.remove()
     for record in records:
-        if record.status == UNKNOWN and record.calls == 0:
+        if record.status in (COUNTED, UNKNOWN) and record.calls == 0:
             record.status = UNUSED  # never ran in this forward (an inference-only branch, a spare head)
     return CountResult(records, output)
 

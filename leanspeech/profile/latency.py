@@ -11,12 +11,13 @@ import contextlib
 import statistics
 import time
 from dataclasses import asdict, dataclass
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import torch
 from torch import nn
 
-from leanspeech.models.base import SpeechModel
+if TYPE_CHECKING:
+    from leanspeech.models.base import SpeechModel
 
 
 @dataclass

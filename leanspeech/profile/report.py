@@ -60,24 +60,28 @@ def write_json(profile: ModelProfile, path: str | Path) -> Path:
 
 
 def layer_table(profile: ModelProfile) -> Table:
-    rate_unit = "/s" if profile.per_second else ""
-    table = Table(title=f"{profile.model}: cost per layer (batch 1)", title_justify="left")
-    for column in ("layer", "type", "params", "MACs", "binary MACs", "FLOPs", f"FLOP{rate_unit or 's'}", "activations", "note"):
+    rates = bool(profile.per_second)
+    table = Table(title=f"{profile.model}: cost per layer, per sample", title_justify="left")
+    columns = ["layer", "type", "params", "MACs", "binary MACs", "FLOPs", "FLOP/s", "activations", "note"]
+    for column in columns if rates else [c for c in columns if c != "FLOP/s"]:
         text = column in ("layer", "type", "note")
         table.add_column(column, justify="left" if text else "right", no_wrap=column != "note")
     batch = profile.batch
     for r in profile.layers:
         name = "  " * r.depth + (r.name.rsplit(".", 1)[-1] if r.depth else r.name)
-        rate = profile.layer_per_second.get(r.name, {}).get("flops")
         counted = r.counts_cost
         note = r.note if r.status in ("counted", "container") else f"[{r.status}] {r.note}".strip()
         style = "bold red" if r.status == "unknown" else "dim" if not counted else None
-        table.add_row(
+        cells = [
             name, r.kind, si(r.params),
             si(r.macs / batch) if counted else "", si(r.binary_macs / batch) if r.binary_macs else "",
-            si(r.flops / batch) if counted else "", si(rate) if rate is not None else "",
-            si(r.activations / batch) if counted and r.activations else "", note, style=style,
-        )
+            si(r.flops / batch) if counted else "",
+        ]
+        if rates:
+            rate = profile.layer_per_second.get(r.name, {}).get("flops")
+            cells.append(si(rate) if rate is not None else "")
+        cells += [si(r.activations / batch) if counted and r.activations else "", note]
+        table.add_row(*cells, style=style)
     return table
 
 
@@ -91,8 +95,8 @@ def summary_lines(profile: ModelProfile) -> list[str]:
     if profile.per_second:
         base = "ops per frame × frames per second" if profile.frame_model else "per input second"
         lines.append(
-            f"per second of audio ({base}): {si(profile.per_second['macs'], 'MAC/s')}, "
-            f"{si(profile.per_second['flops'], 'FLOP/s')}, {si(profile.per_second['binary_macs'], ' binary MAC/s')}"
+            f"per second of audio ({base}): {si(profile.per_second['macs'], ' MAC/s')}, "
+            f"{si(profile.per_second['flops'], ' FLOP/s')}, {si(profile.per_second['binary_macs'], ' binary MAC/s')}"
         )
     lines.append(
         f"activations per sample: {profile.activations:,.0f} = {si(profile.activation_bytes, 'B')} at {profile.bits} bit; "

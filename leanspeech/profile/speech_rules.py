@@ -1,17 +1,11 @@
 """Counting rules of leanspeech's front-ends (audio/transforms.py) and learned pooling (nn/pooling.py).
 
-The DFT of a frame is counted by one of two conventions, chosen with `fft_convention(name)`:
-- "fft" (default): what torch runs. A real frame of n_fft points costs half a complex radix-2 FFT,
-  2.5·n·log2 n FLOPs (5·n·log2 n for the complex one), plus the window: one multiply per sample.
-  MACs are FLOPs / 2 so that the MAC column stays comparable with the layers around it.
-- "dft": a dense real DFT by matrix product, the way an accelerator without an FFT would run it:
-  2·n_fft·F MACs per frame (real samples times a complex basis), window folded into the basis.
+A frame's DFT is counted by `costs.stft_cost` under the convention chosen with `costs.fft_convention`.
 """
 
 from __future__ import annotations
 
-import contextlib
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -21,42 +15,13 @@ from leanspeech.nn import pooling
 from leanspeech.profile import costs
 from leanspeech.profile.rules import LayerCost, register_extra, register_rule
 
-FFT_CONVENTIONS = ("fft", "dft")
-_fft_convention = ["fft"]
-
-
-@contextlib.contextmanager
-def fft_convention(name: str) -> Iterator[None]:
-    if name not in FFT_CONVENTIONS:
-        raise ValueError(f"unknown DFT convention {name!r}; choose one of {', '.join(FFT_CONVENTIONS)}")
-    previous = _fft_convention[0]
-    _fft_convention[0] = name
-    try:
-        yield
-    finally:
-        _fft_convention[0] = previous
-
-
-def stft_cost(frames: int, n_fft: int, win_length: int) -> LayerCost:
-    """`frames` = batch · frames, each an n_fft-point real DFT to n_fft // 2 + 1 bins."""
-    if _fft_convention[0] == "dft":
-        bins = n_fft // 2 + 1
-        return LayerCost(
-            macs=frames * 2 * n_fft * bins,
-            flops=costs.product_sum_flops(frames * 2 * bins, n_fft, bias=False),
-            note="dense DFT",
-        )
-    flops = frames * (costs.fft_flops(n_fft) / 2 + win_length)
-    return LayerCost(macs=flops / 2, flops=flops, note="real FFT 2.5·n·log2 n")
-
-
 def _frames(spec: Tensor, bins: int) -> int:
     return spec.numel() // bins
 
 
 @register_rule(transforms.STFT)
 def count_stft(module: transforms.STFT, inputs: tuple[Any, ...], output: Tensor) -> LayerCost:
-    cost = stft_cost(_frames(output, module.n_fft // 2 + 1), module.n_fft, module.win_length)
+    cost = costs.stft_cost(_frames(output, module.n_fft // 2 + 1), module.n_fft, module.win_length)
     cost.activations = 2.0 * output.numel()  # complex: two reals per bin
     return cost
 
@@ -67,7 +32,7 @@ def count_istft(module: transforms.ISTFT, inputs: tuple[Any, ...], output: Tenso
     windowed frames (win_length adds) and division by the summed squared window (one per sample)."""
     spec = inputs[0]
     frames = _frames(spec, module.n_fft // 2 + 1)
-    cost = stft_cost(frames, module.n_fft, module.win_length)
+    cost = costs.stft_cost(frames, module.n_fft, module.win_length)
     return cost + LayerCost(macs=0.0, flops=float(frames * module.win_length + output.numel()))
 
 
@@ -78,7 +43,7 @@ def _power_flops(power: float) -> float:
 
 @register_rule(transforms.PowerSpectrogram)
 def count_power_spectrogram(module: transforms.PowerSpectrogram, inputs: tuple[Any, ...], output: Tensor) -> LayerCost:
-    cost = stft_cost(_frames(output, module.n_fft // 2 + 1), module.n_fft, module.win_length)
+    cost = costs.stft_cost(_frames(output, module.n_fft // 2 + 1), module.n_fft, module.win_length)
     return cost + LayerCost(macs=0.0, flops=_power_flops(module.power) * output.numel(), activations=float(output.numel()))
 
 
@@ -87,7 +52,7 @@ def count_compressed_complex(
     module: transforms.CompressedComplexSpectrogram, inputs: tuple[Any, ...], output: Tensor
 ) -> LayerCost:
     bins = output.numel() // 2
-    cost = stft_cost(bins // (module.n_fft // 2 + 1), module.n_fft, module.n_fft)
+    cost = costs.stft_cost(bins // (module.n_fft // 2 + 1), module.n_fft, module.n_fft)
     # energy re² + im² (3), clamp (1), pow (1), scaling re and im (2)
     return cost + LayerCost(macs=0.0, flops=7.0 * bins, activations=float(output.numel()))
 

@@ -30,11 +30,16 @@ TILE_ROWS = 8  # output rows per conv tile (even, so a tile pools whole 2×2 win
 
 @dataclass
 class MemoryLedger:
-    """Bytes of live and of all arrays that one inference holds (activations and scratch)."""
+    """Bytes of the arrays that one inference holds (activations and scratch): the peak of what is live at
+    once, and the total of every named buffer at its largest (a reused tile buffer counts once)."""
 
     live: dict[str, int] = field(default_factory=dict)
-    total_bytes: int = 0
+    sizes: dict[str, int] = field(default_factory=dict)
     peak_bytes: int = 0
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(self.sizes.values())
 
     def hold(self, name: str, array: np.ndarray) -> np.ndarray:
         self.hold_bytes(name, array.nbytes)
@@ -42,7 +47,7 @@ class MemoryLedger:
 
     def hold_bytes(self, name: str, nbytes: int) -> None:
         self.live[name] = nbytes
-        self.total_bytes += nbytes
+        self.sizes[name] = max(nbytes, self.sizes.get(name, 0))
         self.peak_bytes = max(self.peak_bytes, sum(self.live.values()))
 
     def release(self, name: str) -> None:
@@ -210,21 +215,25 @@ def torch_activation_memory(model: nn.Module, features: torch.Tensor) -> MemoryL
     and each leaf module's output are held (views of one storage count once); a layer's input is
     released once its output exists, the least a sequential chain can keep alive."""
     ledger = MemoryLedger()
+    names: dict[int, str] = {}  # live storage address → a name unique over the pass (addresses get reused)
 
-    def key(t: torch.Tensor) -> str:
-        return str(t.untyped_storage().data_ptr())
+    def hold(t: torch.Tensor) -> None:
+        address = t.untyped_storage().data_ptr()
+        if address not in names:
+            names[address] = f"tensor{len(ledger.sizes)}"
+            ledger.hold_bytes(names[address], t.untyped_storage().nbytes())
 
     def hook(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
-        if key(output) not in ledger.live:
-            ledger.hold_bytes(key(output), output.untyped_storage().nbytes())
-        if key(inputs[0]) != key(output) and key(inputs[0]) in ledger.live:
-            ledger.release(key(inputs[0]))
+        hold(output)
+        source = inputs[0].untyped_storage().data_ptr()
+        if source != output.untyped_storage().data_ptr() and source in names:
+            ledger.release(names.pop(source))
 
     leaves = [m for m in model.modules() if not list(m.children()) and m is not getattr(model, "frontend", None)]
     handles = [m.register_forward_hook(hook) for m in leaves]
     try:
         with torch.no_grad():
-            ledger.hold_bytes(key(features), features.untyped_storage().nbytes())
+            hold(features)
             model.eval()(features)
     finally:
         for handle in handles:

@@ -71,6 +71,9 @@ def test_absolute_threshold_ignores_quiet_speech_and_silence_is_never_speech():
     near[[61, 126, 186, 220]] = 0
     np.testing.assert_array_equal(speech_presence(quiet, LabelConfig(relative=False, threshold_db=-55)), near)
     assert speech_presence(np.zeros(RATE), LabelConfig()).sum() == 0
+    room_tone = 10 ** (-80 / 20) * np.random.default_rng(0).standard_normal(RATE)  # -80 dBFS
+    assert speech_presence(room_tone, LabelConfig()).sum() == 0
+    assert speech_presence(room_tone, LabelConfig(floor_dbfs=-90)).sum() == LabelConfig().num_frames(RATE)
 
 
 def test_label_config_rejects_unknown_keys():

@@ -5,7 +5,7 @@ import pytest
 
 from leanspeech.audio.io import save_audio
 from leanspeech.data.manifest import read_manifest
-from leanspeech.data.readers import CorpusListing  # noqa: F401  (registers every reader)
+import leanspeech.data.readers  # noqa: F401  (registers every reader)
 from leanspeech.errors import CorpusError
 from leanspeech.registry import READERS
 

@@ -14,7 +14,7 @@ from leanspeech.nn.pooling import AttentionPooling, AttentiveStatisticsPooling
 from leanspeech.profile import costs
 from leanspeech.profile.model_profile import profile_model
 from leanspeech.profile.rules import rule_for
-from leanspeech.profile.speech_rules import fft_convention
+from leanspeech.profile.costs import fft_convention
 
 
 def fft_by_butterflies(x: torch.Tensor, counts: dict[str, int]) -> torch.Tensor:

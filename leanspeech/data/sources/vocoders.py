@@ -1,8 +1,9 @@
 """Re-synthesis attacks: a recorded utterance analysed and rebuilt by a vocoder, each leaving its own
 artefacts (Griffin-Lim phase, LPC buzz-and-hiss excitation, phase-vocoder phasiness).
 
-Each is a pure function `(wav, rate, rng) -> (wav, parameters)` working at the input's rate; the
-parameters it drew are recorded in the manifest.
+Each is a pure function `(wav, rate, rng, **parameters) -> wav` at the input's rate. The parameters
+are drawn when the corpus is planned (`draw_parameters`), so the manifest records them without
+re-running a finished file.
 """
 
 from __future__ import annotations
@@ -13,24 +14,23 @@ import librosa
 import numpy as np
 from scipy.signal import lfilter
 
-Vocoder = Callable[[np.ndarray, int, np.random.Generator], tuple[np.ndarray, dict[str, str]]]
+Vocoder = Callable[..., np.ndarray]
 
 
 def _fft_size(rate: int, seconds: float) -> int:
     return int(2 ** round(np.log2(seconds * rate)))
 
 
-def griffin_lim(wav: np.ndarray, rate: int, rng: np.random.Generator) -> tuple[np.ndarray, dict[str, str]]:
+def griffin_lim(wav: np.ndarray, rate: int, rng: np.random.Generator, n_mels: int, iterations: int) -> np.ndarray:
     """Mel spectrogram -> linear magnitude (NNLS, librosa) -> Griffin-Lim phase: what a neural TTS
-    acoustic model hands a classic vocoder, with the mel resolution and iterations drawn at random."""
+    acoustic model hands a classic vocoder."""
     n_fft = _fft_size(rate, 0.064)
     hop = n_fft // 4
-    n_mels, n_iter = int(rng.integers(32, 57)), int(rng.integers(16, 49))
     mel = librosa.feature.melspectrogram(y=wav, sr=rate, n_fft=n_fft, hop_length=hop, n_mels=n_mels, fmax=rate / 2)
     magnitude = librosa.feature.inverse.mel_to_stft(mel, sr=rate, n_fft=n_fft, fmax=rate / 2)
-    out = librosa.griffinlim(magnitude, n_iter=n_iter, hop_length=hop, n_fft=n_fft, length=len(wav),
+    out = librosa.griffinlim(magnitude, n_iter=iterations, hop_length=hop, n_fft=n_fft, length=len(wav),
                              random_state=int(rng.integers(2**31)))
-    return out.astype(np.float32), {"n_mels": str(n_mels), "gl_iterations": str(n_iter)}
+    return out.astype(np.float32)
 
 
 def _voicing(frame: np.ndarray, rate: int, threshold: float = 0.4) -> int:
@@ -44,10 +44,9 @@ def _voicing(frame: np.ndarray, rate: int, threshold: float = 0.4) -> int:
     return lag if corr[lag] / corr[0] > threshold else 0
 
 
-def lpc_vocoder(wav: np.ndarray, rate: int, rng: np.random.Generator) -> tuple[np.ndarray, dict[str, str]]:
+def lpc_vocoder(wav: np.ndarray, rate: int, rng: np.random.Generator, order: int) -> np.ndarray:
     """LPC-10 style: per 10 ms an all-pole envelope (librosa.lpc) driven by a pulse train at the
     detected pitch (voiced) or white noise (unvoiced), with the prediction error's power as gain."""
-    order = int(rate / 1000) + int(rng.integers(0, 5))
     hop, win = rate // 100, int(0.03 * rate)
     padded = np.pad(wav.astype(np.float64), (win // 2, win))
     window = np.hanning(win)
@@ -76,15 +75,24 @@ def lpc_vocoder(wav: np.ndarray, rate: int, rng: np.random.Generator) -> tuple[n
         segment, state = lfilter([gain], a, excitation, zi=state)
         end = min(start + hop, len(wav))
         out[start:end] = segment[:end - start]
-    return out.astype(np.float32), {"lpc_order": str(order)}
+    return out.astype(np.float32)
 
 
-def phase_vocoder(wav: np.ndarray, rate: int, rng: np.random.Generator) -> tuple[np.ndarray, dict[str, str]]:
-    """Pitch shift by 1.5-4 semitones up or down (phase-vocoder time stretch + resampling, librosa):
-    a crude voice conversion towards another speaker's pitch."""
-    steps = float(rng.uniform(1.5, 4.0) * rng.choice([-1, 1]))
-    out = librosa.effects.pitch_shift(wav.astype(np.float32), sr=rate, n_steps=steps)
-    return out.astype(np.float32), {"semitones": f"{steps:.2f}"}
+def phase_vocoder(wav: np.ndarray, rate: int, rng: np.random.Generator, semitones: float) -> np.ndarray:
+    """Pitch shift (phase-vocoder time stretch + resampling, librosa): a crude voice conversion towards
+    another speaker's pitch, with the vocoder's phasiness."""
+    return librosa.effects.pitch_shift(wav.astype(np.float32), sr=rate, n_steps=semitones).astype(np.float32)
 
 
 VOCODERS: dict[str, Vocoder] = {"griffin-lim": griffin_lim, "lpc": lpc_vocoder, "phase-vocoder": phase_vocoder}
+
+
+def draw_parameters(vocoder: str, rng: np.random.Generator) -> dict[str, int | float]:
+    """Random settings of one re-synthesis (a spread of attack strengths, not one fixed artefact)."""
+    if vocoder == "griffin-lim":  # mel resolution and phase iterations
+        return {"n_mels": int(rng.integers(32, 57)), "iterations": int(rng.integers(16, 49))}
+    if vocoder == "lpc":  # order for 8 kHz input: 8 is buzzy, 14 close to transparent envelopes
+        return {"order": int(rng.integers(8, 15))}
+    if vocoder == "phase-vocoder":  # 1.5-4 semitones up or down
+        return {"semitones": round(float(rng.uniform(1.5, 4.0) * rng.choice([-1, 1])), 2)}
+    raise ValueError(f"unknown vocoder {vocoder!r}; known: {', '.join(VOCODERS)}")
