@@ -26,7 +26,7 @@ from typing import Iterable, Iterator
 
 import torch
 from torch import Tensor, nn
-from torch.ao.quantization import get_default_qconfig_mapping
+from torch.ao.quantization import MinMaxObserver, QConfig, QConfigMapping, get_default_qconfig_mapping
 from torch.ao.quantization.fx.custom_config import PrepareCustomConfig
 from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
 
@@ -41,19 +41,39 @@ def _quiet_deprecation() -> Iterator[None]:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*torch.ao.quantization is deprecated.*")
         warnings.filterwarnings("ignore", message=".*reduce_range will be deprecated.*")
+        warnings.filterwarnings("ignore", message=".*quantized tensor creation functions.*deprecated.*")
         yield
 
 
-def quantize_static(model: nn.Module, calibration: Iterable[Tensor], backend: str = BACKEND) -> nn.Module:
+def qconfig_mapping(backend: str = BACKEND, observer: str = "histogram") -> QConfigMapping:
+    """The backend's default mapping, binary layers left float. `observer="minmax"` swaps the histogram
+    observers of activations for min/max ones: exact for {0, 1} maps and much faster to calibrate
+    (the histogram search is slow on a two-valued distribution); histogram is better on real-valued maps."""
+    if observer not in ("histogram", "minmax"):
+        raise ValueError(f"observer must be 'histogram' or 'minmax', got {observer!r}")
+    mapping = get_default_qconfig_mapping(backend)
+    if observer == "minmax":
+        default = mapping.global_qconfig
+        minmax = QConfig(activation=MinMaxObserver.with_args(reduce_range=backend == "x86"), weight=default.weight)
+        mapping.set_global(minmax)
+        for key, config in list(mapping.object_type_qconfigs.items()):
+            if config is default:
+                mapping.set_object_type(key, minmax)
+    for cls in FLOAT_ONLY:
+        mapping.set_object_type(cls, None)
+    return mapping
+
+
+def quantize_static(
+    model: nn.Module, calibration: Iterable[Tensor], backend: str = BACKEND, observer: str = "histogram"
+) -> nn.Module:
     """An int8 copy of `model` (in eval mode) calibrated on the feature batches of `calibration`."""
     float_model = copy.deepcopy(model).eval()
     batches = iter(calibration)
     first = next(batches, None)
     if first is None:
         raise ValueError("quantize_static needs at least one calibration batch")
-    mapping = get_default_qconfig_mapping(backend)
-    for cls in FLOAT_ONLY:
-        mapping.set_object_type(cls, None)
+    mapping = qconfig_mapping(backend, observer)
     config = PrepareCustomConfig().set_non_traceable_module_classes(list(FLOAT_ONLY))
     torch.backends.quantized.engine = backend
     with _quiet_deprecation(), torch.no_grad():

@@ -176,6 +176,9 @@ class XlsrSqaTeacher(nn.Module):
             raise LeanspeechError(f"{directory}: layer {layer} outside 0..{config['num_hidden_layers']}")
         wav2vec2 = _import_wav2vec2()
         self.embedding = wav2vec2.from_pretrained(str(directory), local_files_only=True)
+        # No layer drop or time masking in train mode: fine-tuning or pruning sees the same features.
+        self.embedding.config.layerdrop = 0.0
+        self.embedding.config.apply_spec_augment = False
         # Layers past `layer` + 1 never reach hidden state `layer`; the last kept one only keeps that
         # state free of the encoder's final norm, exactly as in the full model.
         self.embedding.encoder.layers = self.embedding.encoder.layers[: layer + 1]

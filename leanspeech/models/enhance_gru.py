@@ -21,19 +21,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-import leanspeech.nn
 from leanspeech.audio.transforms import ISTFT, STFT, LogCompression, PowerSpectrogram
 from leanspeech.models.base import SpeechModel
+from leanspeech.models.enhance_common import rnn_class
 from leanspeech.registry import MODELS
-
-
-def rnn_class(name: str) -> type[nn.Module]:
-    """A recurrent layer class by case-insensitive name: leanspeech.nn first ("DGRU"), then torch.nn ("gru")."""
-    for namespace in (leanspeech.nn, torch.nn):
-        for attribute, cls in vars(namespace).items():
-            if attribute.lower() == name.lower() and isinstance(cls, type) and issubclass(cls, nn.Module):
-                return cls
-    raise ValueError(f"unknown rnn {name!r}: not an nn.Module class in leanspeech.nn or torch.nn")
 
 
 @MODELS.register("enhance_gru")

@@ -5,7 +5,7 @@ attention products, weighted sums), plus one per output element for a bias add (
 ptflops' convention, the one bam-qat-sqp.md's Table 1 uses). Elementwise arithmetic is not a MAC.
 FLOPs follow moduleprofiler (the width paper's ruler): a product-sum of n terms with a bias is 2n
 FLOPs, without a bias 2n − 1; elementwise functions cost ELEMENTWISE_FLOPS per element.
-Layer rules (standard_rules.py, and each leanspeech layer's own) call these functions with the
+Layer rules (torch_rules.py, speech_rules.py, and each leanspeech layer's own) call these functions with the
 shapes they see, so a dynamic layer passes its live width and a D-GRU its update fraction.
 """
 
@@ -17,8 +17,8 @@ from typing import Iterator, Sequence
 
 from leanspeech.profile.rules import LayerCost
 
-# FLOPs per element. moduleprofiler's values where it has one (first group); leanspeech's own below,
-# each counting exp/log/sqrt/erf/compare as one operation, as moduleprofiler counts exp.
+# FLOPs per element. First line: moduleprofiler's values. The rest are leanspeech's own, counting
+# exp/log/sqrt/erf/compare as one operation, as moduleprofiler counts exp.
 ELEMENTWISE_FLOPS: dict[str, float] = {
     "relu": 1, "leaky_relu": 4, "prelu": 4, "elu": 3, "selu": 7, "sigmoid": 3, "tanh": 7, "softplus": 5,
     "add": 1, "mul": 1, "sub": 1, "div": 1, "sqrt": 1, "log": 1, "exp": 1, "pow": 1, "max": 1,

@@ -63,6 +63,21 @@ def _layer_totals(result: CountResult) -> dict[str, dict[str, float]]:
     return {r.name: {f: getattr(r, f) for f in COST_FIELDS} for r in result.layers if r.counts_cost}
 
 
+def _layer_rates(
+    model: nn.Module, result: CountResult, seconds: float | None, batch: int, hop: int | None
+) -> dict[str, dict[str, float]]:
+    """Per layer and second of audio: frame cost × frames per second, or cost / seconds for a clip."""
+    if hop:
+        # one hop more audio adds exactly one frame to every frame-rate layer
+        longer = _count(model, None, model.example_wav(seconds + hop / model.sample_rate, batch))
+        frames_per_second = model.sample_rate / hop
+        before, after = _layer_totals(result), _layer_totals(longer)
+        return {n: {f: (after[n][f] - v[f]) / batch * frames_per_second for f in COST_FIELDS} for n, v in before.items()}
+    if seconds:
+        return {n: {f: v / batch / seconds for f, v in c.items()} for n, c in _layer_totals(result).items()}
+    return {}
+
+
 def _run(model: nn.Module, inputs: tuple[Any, ...] | None, wav: Tensor | None) -> Callable[[], Any]:
     if inputs is not None:
         return lambda: model(*inputs)
@@ -109,21 +124,15 @@ def profile_model(
     if inputs is not None:
         first = next((x for x in inputs if isinstance(x, Tensor)), None)
         batch = first.shape[0] if first is not None and first.dim() > 1 else 1
+    was_training = model.training
     model.eval()
-    with fft_convention(fft):
-        result = _count(model, inputs, wav)
-        hop = getattr(model, "hop_length", None) if speech else None
-        layer_rates: dict[str, dict[str, float]] = {}
-        if hop:
-            # one hop more audio adds exactly one frame to every frame-rate layer
-            longer = _count(model, None, model.example_wav(seconds + hop / model.sample_rate, batch))
-            frames_per_second = model.sample_rate / hop
-            before, after = _layer_totals(result), _layer_totals(longer)
-            layer_rates = {
-                n: {f: (after[n][f] - v[f]) / batch * frames_per_second for f in COST_FIELDS} for n, v in before.items()
-            }
-        elif seconds:
-            layer_rates = {n: {f: v / batch / seconds for f, v in c.items()} for n, c in _layer_totals(result).items()}
+    try:
+        with fft_convention(fft):
+            result = _count(model, inputs, wav)
+            hop = getattr(model, "hop_length", None) if speech else None
+            layer_rates = _layer_rates(model, result, seconds, batch, hop)
+    finally:
+        model.train(was_training)
 
     per_second = {f: sum(r[f] for r in layer_rates.values()) for f in COST_FIELDS} if layer_rates else None
     params = count_parameters(model)

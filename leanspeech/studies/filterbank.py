@@ -95,9 +95,9 @@ class FilterbankLearner(nn.Module):
 
 def white_noise_spectra(batch: int, n_fft: int, generator: torch.Generator) -> Tensor:
     """Magnitude spectra (batch, n_fft//2+1) of Hann-windowed unit-variance white noise, RMS 1."""
-    frames = torch.randn(batch, n_fft, generator=generator) * torch.hann_window(n_fft, periodic=True)
-    magnitude = torch.fft.rfft(frames).abs()
-    return magnitude / math.sqrt((torch.hann_window(n_fft, periodic=True) ** 2).sum().item())
+    window = torch.hann_window(n_fft, periodic=True)
+    magnitude = torch.fft.rfft(torch.randn(batch, n_fft, generator=generator) * window).abs()
+    return magnitude / math.sqrt((window**2).sum().item())
 
 
 @dataclass
@@ -106,7 +106,7 @@ class FilterbankRun:
     initial_factor: int
     final_factor: float
     live_units: int
-    l1: float
+    l1: float  # Eq. 4 on the last training batch, boundary-unit noise included
     filterbank_error: float  # ‖learned − target‖_F / ‖target‖_F
     history: list[float] = field(default_factory=list)  # factor every 10 steps
 

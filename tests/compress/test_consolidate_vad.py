@@ -6,6 +6,7 @@ from torch import nn
 
 from leanspeech.compress.consolidate import consolidate
 from leanspeech.models.io import load_model, save_model
+from leanspeech.models.vad import CRNNVAD
 from leanspeech.models.vad_dynamic import DynCRNNVAD
 from leanspeech.nn.dynamic import WidthLayer
 from leanspeech.profile import profile_model
@@ -15,7 +16,7 @@ from leanspeech.profile import profile_model
 def vad_pair():
     torch.manual_seed(0)
     model = DynCRNNVAD(conv_channels=16, gru_hidden=16)
-    assert torch.equal(model.frontend.filterbank.linear.weight, DynCRNNVAD.__mro__[1](conv_channels=16).frontend.filterbank.matrix)
+    assert torch.equal(model.frontend.filterbank.linear.weight, CRNNVAD().frontend.filterbank.matrix)  # mel init
     model.frontend.filterbank.linear.width.set_relative_(34.4 / 80)
     model.conv.width.set_relative_(9.7 / 16)
     wav = model.example_wav(1.0, batch=2)

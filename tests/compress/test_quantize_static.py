@@ -1,3 +1,4 @@
+import pytest
 import torch
 from torch.ao.nn import quantized as nnq
 
@@ -16,10 +17,11 @@ def _pcc(a: torch.Tensor, b: torch.Tensor) -> float:
     return torch.corrcoef(torch.stack([a, b]))[0, 1].item()
 
 
+@pytest.mark.slow
 def test_int8_model_tracks_float_and_is_smaller():
     torch.manual_seed(0)
     model = QualityCNN().eval()
-    quantized = quantize_static(model, [_log_mels(8, seed) for seed in range(3)])
+    quantized = quantize_static(model, [_log_mels(4, seed) for seed in range(2)])
     x = _log_mels(16, 99)
     with torch.no_grad():
         reference, output = model(x), quantized(x)
@@ -41,15 +43,15 @@ def test_int8_model_tracks_float_and_is_smaller():
 def test_bam_model_with_int8_weights_keeps_binary_activations_float():
     torch.manual_seed(0)
     model = QualityCNN(activation="BinaryActivation", pool="avg").eval()
-    quantized = quantize_static(model, [_log_mels(8, seed) for seed in range(3)])
+    quantized = quantize_static(model, [_log_mels(8, seed) for seed in range(3)], observer="minmax")
     assert sum(isinstance(m, nnq.Conv2d) for m in quantized.modules()) == 4
     activations = [m for m in quantized.modules() if isinstance(m, BinaryActivation)]
     assert len(activations) == 4
     maps = []
-    activations[1].register_forward_hook(lambda m, i, o: maps.append(o))
-    x = _log_mels(16, 99)
+    model.blocks[0].activation.register_forward_hook(lambda m, i, o: maps.append(o))
+    activations[0].register_forward_hook(lambda m, i, o: maps.append(o))
     with torch.no_grad():
-        reference, output = model(x), quantized(x)
-    assert maps[0].dtype == torch.float32 and set(maps[0].unique().tolist()) <= {0.0, 1.0}
-    # int8 pre-activations flip the Heaviside of values near 0: looser than the ReLU model
-    assert _pcc(reference, output) > 0.9
+        model(_log_mels(4, 99)), quantized(_log_mels(4, 99))
+    assert maps[1].dtype == torch.float32 and set(maps[1].unique().tolist()) == {0.0, 1.0}
+    # int8 weights and pre-activations flip only the Heaviside of values within a quantization step of 0
+    assert (maps[0] == maps[1]).float().mean() > 0.98

@@ -123,6 +123,13 @@ class SpoofSource(Source):
     def packages(self) -> list[DebianPackage]:
         return self.prompts.packages()
 
+    def plan(self, ctx: BuildContext, minutes: dict[str, float]) -> list[SpoofJob]:
+        raise NotImplementedError
+
+    def build(self, ctx: BuildContext, minutes: dict[str, float]) -> list[ManifestEntry]:
+        self.check_format(ctx)
+        return run_jobs(ctx, make_clip, self.plan(ctx, minutes), self.registry_name)
+
     def check_format(self, ctx: BuildContext) -> None:
         if ctx.audio_format != "flac":
             raise CorpusError(f"the spoof corpus follows the ASVspoof 2019 LA layout, which is flac; "
@@ -183,13 +190,10 @@ class SpoofSource(Source):
 class SpoofBonafide(SpoofSource):
     """The recorded prompts, through the common channel."""
 
-    def build(self, ctx: BuildContext, minutes: dict[str, float]) -> list[ManifestEntry]:
-        self.check_format(ctx)
-        jobs, prompts = [], self.prompts_by_split(ctx)
-        for split in SPLITS:
-            for prompt in self.pick(ctx, prompts[split], 60 * minutes.get(split, 0), "bonafide"):
-                jobs.append(self.prompt_job(ctx, split, prompt, "bonafide", "-", 0))
-        return run_jobs(ctx, make_clip, jobs, "bona fide speech")
+    def plan(self, ctx: BuildContext, minutes: dict[str, float]) -> list[SpoofJob]:
+        prompts = self.prompts_by_split(ctx)
+        return [self.prompt_job(ctx, split, prompt, "bonafide", "-", 0)
+                for split in SPLITS for prompt in self.pick(ctx, prompts[split], 60 * minutes.get(split, 0), "bonafide")]
 
 
 @SOURCES.register("spoof-attacks")
@@ -205,8 +209,7 @@ class SpoofAttacks(SpoofSource):
         engines = [SOURCES.build(a.method) for a in self.attacks if a.family == "tts"]
         return list(dict.fromkeys(super().packages() + [p for e in engines for p in e.packages()]))
 
-    def build(self, ctx: BuildContext, minutes: dict[str, float]) -> list[ManifestEntry]:
-        self.check_format(ctx)
+    def plan(self, ctx: BuildContext, minutes: dict[str, float]) -> list[SpoofJob]:
         jobs, prompts = [], self.prompts_by_split(ctx)
         for split in SPLITS:
             attacks = [a for a in self.attacks if split in a.splits]
@@ -216,7 +219,7 @@ class SpoofAttacks(SpoofSource):
                     jobs += self.tts_jobs(ctx, attack, split, seconds)
                 else:
                     jobs += self.vocoder_jobs(ctx, attack, split, seconds, prompts[split])
-        return run_jobs(ctx, make_clip, jobs, "spoofed speech")
+        return jobs
 
     def vocoder_jobs(self, ctx: BuildContext, attack: Attack, split: str, seconds: float,
                      prompts: dict[str, list[Prompt]]) -> list[SpoofJob]:

@@ -1,0 +1,188 @@
+"""Case study 2 of width-noise-injection.md (§V): the VAD performance/complexity trade-off.
+
+CRNNVAD (fixed width) is the baseline. DynCRNNVAD trains in two phases: a fixed-width phase, shared
+by every variant (all start "from the same conditions"), then a width-learning phase with the penalty
+β/N·Σλ² (β = 0.5) per minimum width (50, 25, 12.5, 6.25 %), each branching off the shared phase
+with its weights and optimizer state. The baseline trains as many steps as phase 1 + phase 2. Each
+variant is consolidated into plain layers and saved. Models and peers (Silero VAD, WebRTC VAD's four
+modes) are scored on one fixed test set of held-out speakers, voices, noises and RIRs; FLOP/s come
+from the profiler (dynamic layers at their live width). Steps replace the paper's epochs: a corpus
+built here is minutes long, so an epoch means little.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from leanspeech.compress.consolidate import consolidate
+from leanspeech.data.datasets import FixedTestSet, MixtureDataset
+from leanspeech.errors import RecipeError
+from leanspeech.models.io import save_model
+from leanspeech.profile.model_profile import profile_model
+from leanspeech.registry import MODELS, PEERS
+from leanspeech.studies.vad_eval import (
+    TestClips, error_point, load_test_clips, model_probabilities, operating_points_eer, peer_scores, pooled_eer,
+)
+from leanspeech.studies.vad_train import TrainSettings, load_run, mixture_batches, train_run
+
+BASELINE = "CRNNVAD"
+
+
+@dataclass
+class VadStudyConfig:
+    fixed_steps: int = 1500  # phase 1 of DynCRNNVAD
+    width_steps: int = 1500  # phase 2 (width learning); the baseline trains fixed_steps + width_steps
+    min_fractions: tuple[float, ...] = (0.5, 0.25, 0.125, 0.0625)
+    beta: float = 0.5
+    test_clips: int = 2000
+    segment_seconds: float = 4.0
+    conv_channels: int = 64
+    gru_hidden: int = 64
+    peers: tuple[str, ...] = ("silero-vad", "webrtc-vad")
+    train: TrainSettings = field(default_factory=TrainSettings)
+    mixing: dict[str, Any] = field(default_factory=dict)  # MixingConfig overrides (defaults: the paper's)
+    labels: dict[str, Any] = field(default_factory=dict)  # LabelConfig overrides
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> VadStudyConfig:
+        path = Path(path)
+        if not path.is_file():
+            raise RecipeError(f"{path}: study recipe does not exist")
+        values = yaml.safe_load(path.read_text()) or {}
+        return cls.from_dict(values, str(path))
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], where: str = "study") -> VadStudyConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise RecipeError(f"{where}: unknown key(s) {unknown}; valid keys are {sorted(known)}")
+        values = dict(values)
+        try:
+            train = TrainSettings(**values.pop("train", {}) or {})
+        except TypeError as err:
+            raise RecipeError(f"{where}: train: {err}") from None
+        for key in ("min_fractions", "peers"):
+            if key in values:
+                values[key] = tuple(values[key])
+        return cls(train=train, **values)
+
+
+@dataclass
+class ModelResult:
+    name: str
+    kind: str  # "baseline" | "dynamic" | "peer"
+    eer: float
+    bands: int | None = None
+    conv_channels: int | None = None
+    params: int | None = None
+    macs_per_second: float | None = None
+    flops_per_second: float | None = None
+    train_seconds: float | None = None
+    min_fraction: float | None = None
+    note: str = ""
+
+
+def variant_name(min_fraction: float) -> str:
+    return f"DCRNNVAD {100 * min_fraction:g}"
+
+
+def _model_result(name: str, kind: str, model, probabilities, clips: TestClips, metrics: dict[str, Any],
+                  min_fraction: float | None = None) -> ModelResult:
+    profile = profile_model(model, seconds=clips.mixtures.shape[1] / clips.sample_rate)
+    return ModelResult(
+        name=name, kind=kind, eer=pooled_eer(probabilities, clips.labels),
+        bands=model.conv.in_channels, conv_channels=model.conv.out_channels, params=int(profile.params.dense),
+        macs_per_second=profile.per_second["macs"], flops_per_second=profile.per_second["flops"],
+        train_seconds=metrics.get("train_seconds"), min_fraction=min_fraction,
+    )
+
+
+def _build(name: str, config: VadStudyConfig, **kwargs: Any):
+    return MODELS.build(name, conv_channels=config.conv_channels, gru_hidden=config.gru_hidden, **kwargs)
+
+
+def run_vad_study(config: VadStudyConfig, corpus: str | Path, out: str | Path) -> dict[str, Any]:
+    """Train, consolidate, score and profile everything; returns the study's results (see vad_report)."""
+    from leanspeech.studies.vad_report import write_report
+
+    started = time.monotonic()
+    corpus, out = Path(corpus), Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "study.json").write_text(json.dumps({"corpus": str(corpus.resolve()), **asdict(config)}, indent=2))
+    data_args = dict(mixing=config.mixing, labels=config.labels, segment_seconds=config.segment_seconds)
+
+    print("[1/4] fixed test set (held-out speakers, voices, noises, RIRs)")
+    test_set = FixedTestSet(out / "testset", corpus, split="test", count=config.test_clips, **data_args)
+    clips = load_test_clips(test_set)
+
+    print("[2/4] training")
+    train_data = MixtureDataset(corpus, "train", **data_args)
+    settings = config.train
+    runs = out / "runs"
+    baseline = _build("crnn_vad", config)
+    base_metrics = train_run(BASELINE, baseline, mixture_batches(train_data, settings),
+                             config.fixed_steps + config.width_steps, runs / "crnnvad", settings)
+    baseline = load_run(runs / "crnnvad")
+    shared = runs / "dcrnnvad-phase1"
+    phase1 = train_run("DCRNNVAD phase 1", _build("dyn_crnn_vad", config), mixture_batches(train_data, settings),
+                       config.fixed_steps, shared, settings)
+    variants = {}
+    for fraction in config.min_fractions:
+        name = variant_name(fraction)
+        folder = runs / f"dcrnnvad-{100 * fraction:g}"
+        metrics = train_run(name, _build("dyn_crnn_vad", config, min_fraction=fraction),
+                            mixture_batches(train_data, settings), config.width_steps, folder, settings,
+                            beta=config.beta, start_from=shared)
+        metrics["train_seconds"] += phase1["train_seconds"]  # the shared phase is part of every variant
+        consolidated = consolidate(load_run(folder)).eval()
+        save_model(consolidated, folder / "consolidated.pt")
+        variants[name] = (fraction, consolidated, metrics)
+
+    print("[3/4] scoring models and peers on the test set")
+    results = [_model_result(BASELINE, "baseline", baseline, probs := model_probabilities(baseline, clips), clips,
+                             base_metrics)]
+    traces = {BASELINE: probs}
+    for name, (fraction, model, metrics) in variants.items():
+        traces[name] = model_probabilities(model, clips)
+        results.append(_model_result(name, "dynamic", model, traces[name], clips, metrics, fraction))
+    results += score_peers(config.peers, clips, baseline.hop_length, out / "peer_scores", traces)
+
+    print("[4/4] report")
+    summary = {"results": results, "clips": clips, "traces": traces, "config": config,
+               "wall_seconds": time.monotonic() - started, "corpus": str(corpus)}
+    write_report(summary, out)
+    return summary
+
+
+def score_peers(names: tuple[str, ...], clips: TestClips, hop_length: int, cache: Path,
+                traces: dict[str, Any]) -> list[ModelResult]:
+    results = []
+    rate, frames = clips.sample_rate, clips.labels.shape[1]
+    if "silero-vad" in names:
+        silero = PEERS.build("silero-vad")
+        scores = peer_scores("silero-vad", lambda wav: silero.frame_probabilities(wav, rate, hop_length, frames),
+                             clips, cache / "silero-vad.npy")
+        traces["Silero VAD"] = scores
+        cost = silero.cost()
+        results.append(ModelResult(name="Silero VAD", kind="peer", eer=pooled_eer(scores, clips.labels),
+                                   macs_per_second=cost.macs_per_second, flops_per_second=2 * cost.macs_per_second,
+                                   params=int(cost.params), note="pretrained wheel model, not retrained here"))
+    if "webrtc-vad" in names:
+        webrtc = PEERS.build("webrtc-vad")
+        points = []
+        for mode in (0, 1, 2, 3):
+            decisions = peer_scores(f"webrtc-vad mode {mode}",
+                                    lambda wav, m=mode: webrtc.frame_probabilities(wav, rate, hop_length, frames, m),
+                                    clips, cache / f"webrtc-vad-{mode}.npy")
+            points.append(error_point(decisions, clips.labels))
+        detail = ", ".join(f"mode {m}: FPR {100 * p[0]:.1f} % FNR {100 * p[1]:.1f} %" for m, p in enumerate(points))
+        results.append(ModelResult(name="WebRTC VAD", kind="peer", eer=operating_points_eer(points),
+                                   note=f"binary; EER on the ROC through its 4 modes ({detail})"))
+    return results
