@@ -46,10 +46,10 @@ class DualPathBlock(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         batch, frames, bins, channels = x.shape
-        intra, _ = self.intra(x.reshape(-1, bins, channels))
+        intra, _ = self.intra(x.flatten(0, 1))
         x = x + self.intra_norm(self.intra_fc(intra)).reshape(batch, frames, bins, channels)
-        inter, _ = self.inter(x.transpose(1, 2).reshape(-1, frames, channels))
-        inter = self.inter_norm(self.inter_fc(inter)).reshape(batch, bins, frames, channels)
+        inter, _ = self.inter(x.transpose(1, 2).flatten(0, 1))  # no size read, so T stays dynamic in ONNX
+        inter = self.inter_norm(self.inter_fc(inter)).unflatten(0, (-1, bins))
         return x + inter.transpose(1, 2)
 
     def extra_cost(self, inputs: tuple, output: Tensor) -> LayerCost:

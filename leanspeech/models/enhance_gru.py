@@ -24,6 +24,8 @@ from torch import Tensor, nn
 from leanspeech.audio.transforms import ISTFT, STFT, LogCompression, PowerSpectrogram
 from leanspeech.models.base import SpeechModel
 from leanspeech.models.enhance_common import rnn_class
+from leanspeech.profile.costs import elementwise_cost
+from leanspeech.profile.rules import LayerCost
 from leanspeech.registry import MODELS
 
 
@@ -64,6 +66,10 @@ class EnhanceGRU(SpeechModel):
     def forward(self, magnitude: Tensor) -> Tensor:
         """Noisy magnitude (B, F, T) → enhanced magnitude (B, F, T)."""
         return self.mask(magnitude) * magnitude
+
+    def extra_cost(self, inputs: tuple, output: Tensor) -> LayerCost:
+        # The mask multiply is a tensor op in forward, where the profiler's module hooks cannot see it.
+        return elementwise_cost("mul", output.numel())
 
     def enhance(self, wav: Tensor) -> Tensor:
         """Noisy waveform (B, T) → enhanced waveform (B, T): masked magnitude with the noisy phase."""

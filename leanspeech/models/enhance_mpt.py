@@ -51,13 +51,13 @@ class MultiPathBlock(nn.Module):
         self.ffn_norm = nn.LayerNorm(channels)
 
     def forward(self, x: Tensor) -> Tensor:
-        batch, frames, bands, channels = x.shape
-        across_bands, _ = self.frequency(x.reshape(-1, bands, channels))
+        batch, frames, bands, _ = x.shape
+        across_bands, _ = self.frequency(x.flatten(0, 1))
         paths = [across_bands.reshape(batch, frames, bands, -1)]
-        per_band = x.transpose(1, 2).reshape(-1, frames, channels)
+        per_band = x.transpose(1, 2).flatten(0, 1)  # (B · bands, T, C); no size read, so T stays dynamic in ONNX
         for rnn in self.time:
             out, _ = rnn(per_band)
-            paths.append(out.reshape(batch, bands, frames, -1).transpose(1, 2))
+            paths.append(out.unflatten(0, (-1, bands)).transpose(1, 2))
         x = self.merge_norm(x + self.merge(torch.cat(paths, dim=-1)))
         return self.ffn_norm(x + self.ffn(x))
 

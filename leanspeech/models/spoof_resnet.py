@@ -21,6 +21,8 @@ from torch import Tensor, nn
 from leanspeech.audio.transforms import LogMel
 from leanspeech.models.base import SpeechModel
 from leanspeech.nn.pooling import AttentiveStatisticsPooling
+from leanspeech.profile.costs import elementwise_cost
+from leanspeech.profile.rules import LayerCost
 from leanspeech.registry import MODELS
 
 
@@ -42,6 +44,10 @@ class BasicBlock(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         h = self.relu1(self.bn1(self.conv1(x)))
         return self.relu2(self.bn2(self.conv2(h)) + self.shortcut(x))
+
+    def extra_cost(self, inputs: tuple, output: Tensor) -> LayerCost:
+        # The residual addition is a tensor op, invisible to the profiler's module hooks.
+        return elementwise_cost("add", output.numel())
 
 
 def residual_stack(in_channels: int, out_channels: int, depth: int, stride: int) -> nn.Sequential:

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from leanspeech.profile.costs import conv_cost, elementwise_cost
+from leanspeech.profile.costs import conv_cost, elementwise_cost, is_binary_map, with_binary_products
 from leanspeech.profile.rules import LayerCost, register_rule
 
 DEFAULT_BETA = 5.0
@@ -118,12 +118,6 @@ class BinaryConv2d(nn.Conv2d):
         return f"{super().extra_repr()}, beta={self.beta:g}"
 
 
-def is_binary_map(x: Tensor) -> bool:
-    """True when every element is 0 or 1: a conv fed by a binary activation (after max pooling or dropout
-    at inference, the map stays binary) multiplies by 0/1 only."""
-    return x.numel() > 0 and bool(((x == 0) | (x == 1)).all())
-
-
 def binary_conv_cost(module: nn.Conv2d, x: Tensor, output: Tensor) -> LayerCost:
     """A conv's cost with its weight products moved to binary MACs when a weight or input operand is binary.
     The bias adds stay full-precision."""
@@ -131,11 +125,7 @@ def binary_conv_cost(module: nn.Conv2d, x: Tensor, output: Tensor) -> LayerCost:
     operands = [name for name, binary in (("weights", isinstance(module, BinaryConv2d)), ("input", is_binary_map(x))) if binary]
     if not operands:
         return cost
-    bias_macs = output.numel() if module.bias is not None else 0
-    return LayerCost(
-        macs=float(bias_macs), flops=cost.flops, binary_macs=cost.macs - bias_macs,
-        note=f"binary {' and '.join(operands)}",
-    )
+    return with_binary_products(cost, output.numel() if module.bias is not None else 0, " and ".join(operands))
 
 
 @register_rule(BinaryActivation, BinaryActivationSTE)

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import contextlib
 import math
-from typing import Iterator, Sequence
+from typing import Any, Iterator, Sequence
+
+import torch
 
 from leanspeech.profile.rules import LayerCost
 
@@ -48,6 +50,17 @@ def conv_cost(outputs: int, in_channels: int, groups: int, kernel: Sequence[int]
     """`outputs` = B·C_out·Π output spatial sizes; each sums C_in/groups · Π kernel products (padding included)."""
     terms = in_channels // groups * math.prod(kernel)
     return LayerCost(macs=outputs * terms + (outputs if bias else 0), flops=product_sum_flops(outputs, terms, bias))
+
+
+def is_binary_map(x: Any) -> bool:
+    """True when every element is 0 or 1 (a binary activation map, also after max pooling or inference
+    dropout): products with it are binary, not full-precision, multiplies."""
+    return isinstance(x, torch.Tensor) and x.numel() > 0 and bool(((x == 0) | (x == 1)).all())
+
+
+def with_binary_products(cost: LayerCost, bias_macs: float, operands: str) -> LayerCost:
+    """Move a layer's weight products to `binary_macs`; its bias additions stay full-precision."""
+    return LayerCost(macs=float(bias_macs), flops=cost.flops, binary_macs=cost.macs - bias_macs, note=f"binary {operands}")
 
 
 def transposed_conv_cost(

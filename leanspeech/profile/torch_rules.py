@@ -33,7 +33,10 @@ def count_linear(module: nn.Linear, inputs: tuple[Any, ...], output: Any) -> Lay
 
 @register_rule(nn.Conv1d, nn.Conv2d, nn.Conv3d)
 def count_conv(module: nn.modules.conv._ConvNd, inputs: tuple[Any, ...], output: Tensor) -> LayerCost:
-    return costs.conv_cost(output.numel(), module.in_channels, module.groups, module.kernel_size, module.bias is not None)
+    cost = costs.conv_cost(output.numel(), module.in_channels, module.groups, module.kernel_size, module.bias is not None)
+    if costs.is_binary_map(inputs[0]):  # fed by a binary activation map: its products are binary
+        return costs.with_binary_products(cost, output.numel() if module.bias is not None else 0, "input")
+    return cost
 
 
 @register_rule(nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)

@@ -23,6 +23,7 @@ import yaml
 from leanspeech.compress.consolidate import consolidate
 from leanspeech.data.datasets import FixedTestSet, MixtureDataset
 from leanspeech.errors import RecipeError
+import leanspeech.peers  # noqa: F401  (fills PEERS)
 from leanspeech.models.io import save_model
 from leanspeech.profile.model_profile import profile_model
 from leanspeech.registry import MODELS, PEERS

@@ -100,7 +100,7 @@ def train_run(
         "steps": steps,
         "train_seconds": time.monotonic() - started,
         "final_bce": sum(losses[-50:]) / max(1, len(losses[-50:])),
-        "relative_widths": {n: float(w.relative()) for n, w in dynamic_widths(model).items()},
+        "relative_widths": {n: float(w.relative().detach()) for n, w in dynamic_widths(model).items()},
         "live_widths": {n: w.live_units() for n, w in dynamic_widths(model).items()},
     }
     save_model(model, run_dir / "model.pt")

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from leanspeech.compress.prune import PruneConfig, prunable_weights, prune_model
-from leanspeech.models.io import load_model
+from leanspeech.models.io import load_model, save_model
 from leanspeech.models.quality_student import QualityStudent
 from leanspeech.profile import profile_model
 from leanspeech.profile.params import count_parameters
@@ -114,23 +114,17 @@ def test_channel_pruning_shrinks_the_student_exactly(tmp_path):
     with torch.no_grad():
         torch.testing.assert_close(model(x), masked, rtol=1e-5, atol=1e-5)
     assert profile_model(model, x).macs < before
-    loaded = load_model(save_model_path(model, tmp_path))
+    loaded = load_model(save_model(model, tmp_path / "shrunk.pt"))
     with torch.no_grad():
         torch.testing.assert_close(loaded(x), masked, rtol=1e-5, atol=1e-5)
-
-
-def save_model_path(model, tmp_path):
-    from leanspeech.models.io import save_model
-
-    return save_model(model, tmp_path / "shrunk.pt")
 
 
 @pytest.mark.slow
 def test_one_taylor_step_on_the_distill_mos_teacher():
     peer = pytest.importorskip("leanspeech.peers.distill_mos").DistillMos()
     model = peer.model
-    wav = 0.1 * torch.randn(2, peer.crop_length, generator=torch.Generator().manual_seed(5))
-    batches = [(wav, torch.tensor([3.0, 3.5]))]
+    wav = 0.1 * torch.randn(1, peer.crop_length, generator=torch.Generator().manual_seed(5))
+    batches = [(wav, torch.tensor([3.0]))]
 
     def loss(m, batch):
         return nn.functional.mse_loss(m(batch[0]).reshape(-1), batch[1])
@@ -139,5 +133,5 @@ def test_one_taylor_step_on_the_distill_mos_teacher():
     config = PruneConfig(step_fraction=0.005, finetune_steps=1, sparsities=(0.005,))
     (point,) = prune_model(model, loss, batches, config, progress=False)
     zero = sum(int((getattr(module, name) == 0).sum()) for _, module, name in prunable_weights(model))
-    assert zero >= round(0.005 * prunable)
-    assert point.sparse_params < point.dense_params
+    assert zero == round(0.005 * prunable)
+    assert point.dense_params == peer.parameter_count()

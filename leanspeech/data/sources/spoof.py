@@ -108,6 +108,11 @@ def split_seen_voices(speakers: Iterable[str], dev_fraction: float = 0.3) -> dic
     return {s: "dev" if i < n_dev else "train" for i, s in enumerate(ordered)}
 
 
+def file_seed(ctx: BuildContext, path: str) -> int:
+    """Each file its own noise floor, dither and vocoder randomness (a shared one would be a fingerprint)."""
+    return int(ctx.rng("spoof-file", path).integers(2**31))
+
+
 def spoof_path(ctx: BuildContext, split: str, name: str) -> str:
     return f"ASVspoof2019_LA_{PARTS[split]}/flac/LS_{PARTS[split][0].upper()}_{name}.{ctx.audio_format}"
 
@@ -171,7 +176,7 @@ class SpoofSource(Source):
         return chosen
 
     def prompt_job(self, ctx: BuildContext, split: str, prompt: Prompt, method: str, attack: str,
-                   seed: int, parameters: dict[str, int | float] | None = None) -> SpoofJob:
+                   parameters: dict[str, int | float] | None = None) -> SpoofJob:
         prompt_set, path, _, rate, stem = prompt
         bonafide = method == "bonafide"
         name = f"{'bonafide' if bonafide else attack}_{prompt_set.speaker}_{stem}"
@@ -183,7 +188,8 @@ class SpoofSource(Source):
                    "package": prompt_set.package.name if prompt_set.package else "", "source_rate": str(rate),
                    **{k: str(v) for k, v in (parameters or {}).items()}},
         )
-        return SpoofJob(str(path), entry, ctx.out, seed, method, parameters=parameters or {}, channel=self.channel)
+        return SpoofJob(str(path), entry, ctx.out, file_seed(ctx, entry.path), method, parameters=parameters or {},
+                        channel=self.channel)
 
 
 @SOURCES.register("spoof-bonafide")
@@ -192,7 +198,7 @@ class SpoofBonafide(SpoofSource):
 
     def plan(self, ctx: BuildContext, minutes: dict[str, float]) -> list[SpoofJob]:
         prompts = self.prompts_by_split(ctx)
-        return [self.prompt_job(ctx, split, prompt, "bonafide", "-", 0)
+        return [self.prompt_job(ctx, split, prompt, "bonafide", "-")
                 for split in SPLITS for prompt in self.pick(ctx, prompts[split], 60 * minutes.get(split, 0), "bonafide")]
 
 
@@ -224,8 +230,7 @@ class SpoofAttacks(SpoofSource):
     def vocoder_jobs(self, ctx: BuildContext, attack: Attack, split: str, seconds: float,
                      prompts: dict[str, list[Prompt]]) -> list[SpoofJob]:
         rng = ctx.rng("spoof", attack.id, split)
-        return [self.prompt_job(ctx, split, prompt, attack.method, attack.id, int(rng.integers(2**31)),
-                                draw_parameters(attack.method, rng))
+        return [self.prompt_job(ctx, split, prompt, attack.method, attack.id, draw_parameters(attack.method, rng))
                 for prompt in self.pick(ctx, prompts, seconds, attack.id)]
 
     def tts_jobs(self, ctx: BuildContext, attack: Attack, split: str, seconds: float) -> list[SpoofJob]:
@@ -240,5 +245,6 @@ class SpoofAttacks(SpoofSource):
             *_, voice_dir, file = Path(tts.entry.path).with_suffix("").parts
             entry = replace(tts.entry, path=spoof_path(ctx, split, f"{attack.id}_{voice_dir}_{file}"),
                             source=self.registry_name, extra={**tts.entry.extra, "attack": attack.id, "key": "spoof"})
-            jobs.append(SpoofJob(tts.origin, entry, ctx.out, 0, "tts", tts.command, tts.text, channel=self.channel))
+            jobs.append(SpoofJob(tts.origin, entry, ctx.out, file_seed(ctx, entry.path), "tts", tts.command, tts.text,
+                                 channel=self.channel))
         return jobs

@@ -1,0 +1,94 @@
+"""Training of the quality study's regressors on cached log-mel features (bam-qat-sqp.md §3.3).
+
+Adam (lr 1e-3), batch 128, MSE; ReduceLROnPlateau (factor 0.9, patience 5) and early stopping
+(patience 25) on the validation MSE, keeping the best epoch's weights. A finished run folder
+(`model.pt` + `metrics.json`) is reused as it is, so a re-run of the study resumes after it.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from tqdm import tqdm
+
+from leanspeech.models.base import SpeechModel
+from leanspeech.models.io import load_model, save_model
+
+
+@dataclass
+class TrainSettings:
+    epochs: int = 400
+    batch_size: int = 128
+    lr: float = 1e-3
+    lr_factor: float = 0.9
+    lr_patience: int = 5
+    stop_patience: int = 25
+
+
+@torch.no_grad()
+def predict(model: torch.nn.Module, features: Tensor, batch_size: int = 64) -> Tensor:
+    """Predictions for (N, n_mels, T) features, in eval mode."""
+    model.eval()
+    return torch.cat([model(features[i:i + batch_size]).float() for i in range(0, len(features), batch_size)])
+
+
+def fit(model: SpeechModel, train: tuple[Tensor, Tensor], val: tuple[Tensor, Tensor], settings: TrainSettings,
+        seed: int, name: str = "model") -> tuple[SpeechModel, dict[str, Any]]:
+    """Train `model` on (features, labels); returns it at its best validation MSE, and the run's metrics."""
+    torch.manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)
+    optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer, mode="min", factor=settings.lr_factor, patience=settings.lr_patience)
+    features, labels = train
+    best, best_state, best_epoch, history = math.inf, None, 0, []
+    started = time.monotonic()
+    epochs = tqdm(range(settings.epochs), desc=f"training {name}", unit="epoch")
+    for epoch in epochs:
+        model.train()
+        order = torch.randperm(len(features), generator=generator)
+        losses = []
+        for i in range(0, len(order), settings.batch_size):
+            batch = order[i:i + settings.batch_size]
+            loss = F.mse_loss(model(features[batch]), labels[batch])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item() * len(batch))
+        val_mse = F.mse_loss(predict(model, val[0]), val[1]).item()
+        scheduler.step(val_mse)
+        history.append({"epoch": epoch, "train_mse": sum(losses) / len(features), "val_mse": val_mse})
+        epochs.set_postfix(train=f"{history[-1]['train_mse']:.3f}", val=f"{val_mse:.3f}")
+        if val_mse < best:
+            best, best_state, best_epoch = val_mse, copy.deepcopy(model.state_dict()), epoch
+        elif epoch - best_epoch >= settings.stop_patience:
+            break
+    model.load_state_dict(best_state)
+    metrics = {"best_epoch": best_epoch, "val_mse": best, "epochs_run": len(history),
+               "train_seconds": time.monotonic() - started, "history": history}
+    return model.eval(), metrics
+
+
+def fit_or_load(folder: Path, build: Callable[[], SpeechModel], train: tuple[Tensor, Tensor],
+                val: tuple[Tensor, Tensor], settings: TrainSettings, seed: int, name: str,
+                after_load: Callable[[SpeechModel], SpeechModel] = lambda m: m) -> tuple[SpeechModel, dict[str, Any]]:
+    """`fit(build(), ...)` saved in `folder`, or the finished run found there. `after_load` redoes surgery
+    that the saved config does not record (binary-weight convs are rebuilt as plain Conv2d on load)."""
+    if (folder / "model.pt").is_file() and (folder / "metrics.json").is_file():
+        model = after_load(load_model(folder / "model.pt"))
+        return model.eval(), json.loads((folder / "metrics.json").read_text())
+    torch.manual_seed(seed)  # the initial weights depend on the seed too
+    model, metrics = fit(build(), train, val, settings, seed, name)
+    folder.mkdir(parents=True, exist_ok=True)
+    save_model(model, folder / "model.pt")
+    (folder / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    return model, metrics

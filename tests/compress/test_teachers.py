@@ -1,0 +1,127 @@
+"""Teachers behind one interface, the XLS-R-SQA design on a tiny random wav2vec2, and pseudo-labelling."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from leanspeech.compress.teachers import (
+    ModelTeacher,
+    XlsrSqaTeacher,
+    center_crop,
+    grid_search_scale_shift,
+    pseudo_label,
+)
+from leanspeech.errors import LeanspeechError
+from leanspeech.models.quality_student import QualityHead, QualityStudent
+
+
+@pytest.fixture(scope="module")
+def tiny_wav2vec2(tmp_path_factory):
+    transformers = pytest.importorskip("transformers")
+    config = transformers.Wav2Vec2Config(
+        hidden_size=16, num_hidden_layers=3, num_attention_heads=2, intermediate_size=32,
+        conv_dim=(8, 8), conv_kernel=(10, 3), conv_stride=(5, 2), num_conv_pos_embeddings=4,
+        num_conv_pos_embedding_groups=2, do_stable_layer_norm=True, feat_extract_norm="layer",
+    )
+    torch.manual_seed(0)
+    directory = tmp_path_factory.mktemp("w2v2")
+    transformers.Wav2Vec2Model(config).save_pretrained(directory)
+    return directory
+
+
+def test_xls_r_sqa_uses_hidden_state_of_layer(tiny_wav2vec2):
+    from transformers import Wav2Vec2Model
+
+    teacher = XlsrSqaTeacher(tiny_wav2vec2, layer=1, frames=20).eval()
+    full = Wav2Vec2Model.from_pretrained(str(tiny_wav2vec2), local_files_only=True).eval()
+    wav = 0.1 * torch.randn(2, 1600, generator=torch.Generator().manual_seed(1))
+    normalised = (wav - wav.mean(-1, keepdim=True)) / torch.sqrt(wav.var(-1, keepdim=True, unbiased=False) + 1e-7)
+    with torch.no_grad():
+        expected = full(normalised, output_hidden_states=True).hidden_states[1]
+        features = teacher.features(wav)
+    assert len(teacher.embedding.encoder.layers) == 2  # truncated after the layer it reads
+    torch.testing.assert_close(features, center_crop(expected, 20))
+    mos = teacher.predict(wav)
+    assert mos.shape == (2,) and bool(((mos > 1) & (mos < 5)).all())
+
+
+def test_xls_r_sqa_bias_aware_logits_and_universal_grid(tiny_wav2vec2):
+    teacher = XlsrSqaTeacher(tiny_wav2vec2, layer=2, n_datasets=3, frames=20).eval()
+    wav = 0.1 * torch.randn(3, 1600, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        teacher.dataset_bias.scale.copy_(torch.tensor([1.0, 2.0, 0.5]))
+        teacher.dataset_bias.shift.copy_(torch.tensor([0.0, -1.0, 0.3]))
+        raw = teacher.head.logits(teacher.features(wav))
+        biased = teacher.logits(wav, torch.tensor([0, 1, 2]))
+    torch.testing.assert_close(biased, torch.tensor([1.0, 2.0, 0.5]) * raw + torch.tensor([0.0, -1.0, 0.3]))
+    mos = 1 + 4 * torch.sigmoid(1.25 * raw - 0.5)
+    scale, shift, mse = teacher.set_universal(wav, mos)
+    assert (scale, shift) == pytest.approx((1.25, -0.5)) and mse < 1e-10
+    with torch.no_grad():
+        torch.testing.assert_close(teacher(wav), mos)
+
+
+def test_xls_r_sqa_head_matches_published_head_size():
+    xls = pytest.importorskip("xls_r_sqa.config")
+    from xls_r_sqa.sqa_model import SingleLayerModel
+
+    reference = SingleLayerModel(xls.XLSR_300M_TRANSFORMER_32DEEP_CONFIG)
+    ours = QualityHead(1024, 32, 4, 4)
+    assert sum(p.numel() for p in ours.parameters()) == sum(p.numel() for p in reference.parameters())
+
+
+def test_grid_search_recovers_scale_and_shift():
+    logits = torch.linspace(-3, 3, 50)
+    mos = 1 + 4 * torch.sigmoid(0.75 * logits + 0.5)
+    scale, shift, mse = grid_search_scale_shift(logits, mos)
+    assert (scale, shift) == pytest.approx((0.75, 0.5)) and mse < 1e-10
+
+
+def test_bad_model_directories_fail_before_any_work(tmp_path, tiny_wav2vec2):
+    with pytest.raises(LeanspeechError, match="does not exist"):
+        XlsrSqaTeacher(tmp_path / "missing")
+    other = tmp_path / "bert"
+    other.mkdir()
+    (other / "config.json").write_text(json.dumps({"model_type": "bert"}))
+    with pytest.raises(LeanspeechError, match="not wav2vec2"):
+        XlsrSqaTeacher(other)
+    with pytest.raises(LeanspeechError, match="layer 9 outside"):
+        XlsrSqaTeacher(tiny_wav2vec2, layer=9)
+
+
+class FlakyTeacher:
+    """Fails on clips whose first sample is negative, like a teacher that crashes on some input."""
+
+    name = "flaky"
+
+    def predict(self, wavs: torch.Tensor) -> torch.Tensor:
+        if bool((wavs[:, 0] < 0).any()):
+            raise RuntimeError("cannot score this clip")
+        return 1 + wavs.abs().mean(-1)
+
+
+def test_pseudo_label_skips_failing_and_unreadable_clips(tmp_path, caplog):
+    good = tmp_path / "good.wav"
+    sf.write(good, np.full(1600, 0.5, dtype=np.float32), 16000)
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(b"not audio")
+    clips = [("a", np.full(800, 0.2)), ("bad", np.full(800, -0.2)), ("c", np.full(800, 0.4)), good, broken]
+    result = pseudo_label(FlakyTeacher(), clips, batch_size=4, progress=False)
+    assert result.labels == pytest.approx({"a": 1.2, "c": 1.4, str(good): 1.5})
+    assert [name for name, _ in result.failures] == ["bad", str(broken)]
+    assert "2 clip(s) skipped" in caplog.text
+
+
+def test_model_teacher_wraps_a_leanspeech_quality_model(tmp_path):
+    from leanspeech.models.io import save_model
+
+    student = QualityStudent(size="xxs").eval()
+    path = save_model(student, tmp_path / "student.pt")
+    wav = 0.1 * torch.randn(2, 8000)
+    with torch.no_grad():
+        torch.testing.assert_close(ModelTeacher(path).predict(wav), student.forward_wav(wav))
