@@ -43,7 +43,7 @@ venv: .make/venv
 .make/venv: pyproject.toml requirements-peers-no-deps.txt Makefile
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q $(PIP_FLAGS) $(TORCH)
-	$(PY) -m pip install -q $(PIP_FLAGS) -e '.[dev]'
+	$(PY) -m pip install -q $(PIP_FLAGS) -e '.[dev,sqa]'
 	$(PY) -m pip install -q $(PIP_FLAGS) --no-deps -r requirements-peers-no-deps.txt
 	@mkdir -p .make && touch $@
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
@@ -71,7 +71,6 @@ class PrunePoint:
     loss: float  # mean fine-tuning loss of the last cycle before the checkpoint
     sparse_params: float  # whole model, a kept weight of a pruned tensor counts 1.5
     dense_params: int
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def prunable_weights(model: nn.Module, exclude: Sequence[str] = (), granularity: str = "weight") -> list[Target]:

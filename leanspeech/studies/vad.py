@@ -37,16 +37,18 @@ BASELINE = "CRNNVAD"
 
 @dataclass
 class VadStudyConfig:
-    fixed_steps: int = 1500  # phase 1 of DynCRNNVAD
-    width_steps: int = 1500  # phase 2 (width learning); the baseline trains fixed_steps + width_steps
+    """Defaults: the demo size (recipes/vad/demo.yaml); recipes/vad/full.yaml is the paper's size."""
+
+    fixed_steps: int = 100  # phase 1 of DynCRNNVAD
+    width_steps: int = 80  # phase 2 (width learning); the baseline trains fixed_steps + width_steps
     min_fractions: tuple[float, ...] = (0.5, 0.25, 0.125, 0.0625)
     beta: float = 0.5
-    test_clips: int = 2000
-    segment_seconds: float = 4.0
+    test_clips: int = 300
+    segment_seconds: float = 2.0
     conv_channels: int = 64
     gru_hidden: int = 64
     peers: tuple[str, ...] = ("silero-vad", "webrtc-vad")
-    train: TrainSettings = field(default_factory=TrainSettings)
+    train: TrainSettings = field(default_factory=lambda: TrainSettings(width_lr=2e-2))
     mixing: dict[str, Any] = field(default_factory=dict)  # MixingConfig overrides (defaults: the paper's)
     labels: dict[str, Any] = field(default_factory=dict)  # LabelConfig overrides
 
