@@ -13,6 +13,7 @@ EXAMPLES = """examples:
   leanspeech data build --out data/corpus --minutes 10
   leanspeech data build --out data/big --minutes 120 --seed 1 --format wav --sample-rate 8000
   leanspeech data build --task spoof --out data/spoof --minutes 20   # ASVspoof 2019 LA layout
+  leanspeech data build --task sqa-unlabeled --out data/sqa --minutes 30   # degraded speech + WB-PESQ labels
 
 The corpus folder gets manifest.csv (paths relative to it), ATTRIBUTION.md and speech/, noise/, rir/.
 Speakers, TTS voices and noise recordings never cross splits. Re-running reuses finished files.

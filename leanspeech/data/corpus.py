@@ -36,6 +36,13 @@ TASKS: dict[str, tuple[Share, ...]] = {
     ),
     # Anti-spoofing, ASVspoof 2019 LA layout: 40 % bona fide, 60 % spoofed (leanspeech.data.sources.spoof).
     "spoof": (Share("spoof-bonafide", 0.4), Share("spoof-attacks", 0.6)),
+    # Quality distillation (leanspeech.data.sources.sqa_unlabeled): `minutes` of degraded clips, drawn
+    # from a smaller clean pool (clips reuse utterances), with noise and RIRs of the same splits.
+    "sqa-unlabeled": (
+        Share("ivr-prompts", 0.5), Share("espeak-ng", 0.04), Share("flite", 0.03), Share("festival", 0.03),
+        Share("moh-music", 0.12), Share("coloured-noise", 0.06), Share("hum", 0.02), Share("babble", 0.1),
+        Share("shoebox-rir", 0.5), Share("sqa-degraded", 1.0),
+    ),
 }
 # Files a task writes besides the manifest, from its entries: (corpus folder, entries) -> paths.
 TASK_OUTPUTS = {"spoof": write_protocols}

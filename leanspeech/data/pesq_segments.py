@@ -8,8 +8,8 @@ is discarded: only the noisy clip is written. Clips are a pure function of (seed
 
 Splits: "train" and "val" clips both come from the corpus's train split, the last `val_fraction`
 (5 %) of the clip indices being validation; "test" clips come from the corpus's test split (held-out
-speakers and noises). Short clips: a clip of at least `min_seconds` but shorter than a segment is
-zero-padded to one segment; a shorter clip is rejected. A segment PESQ cannot score (silent, no
+speakers and noises). Short clips: a clip of at least `min_seconds` (1 s) but shorter than a segment
+is repeated to fill one segment (as DNSMOS does); a shorter clip is rejected. A segment PESQ cannot score (silent, no
 utterance detected) is skipped and counted, never given a made-up label.
 
 Labels cost ≈0.2 s per segment, so they are computed in worker processes and cached: `labels.jsonl`
@@ -47,7 +47,7 @@ DEFAULT_MIXING = {"noise_prob": 1.0, "reverb_prob": 0.0, "snr_range": [-5.0, 25.
 class SegmentRule:
     segment_seconds: float = 9.0
     stride_seconds: float = 2.0
-    min_seconds: float = 4.5  # a clip shorter than a segment but at least this long is zero-padded
+    min_seconds: float = 1.0  # a clip shorter than a segment but at least this long is repeated to fill one
     sample_rate: int = 16000
 
     @property
@@ -60,15 +60,15 @@ class SegmentRule:
 
     def starts(self, n_samples: int) -> list[int]:
         """Segment starts of a clip of `n_samples`: every `stride` while a whole segment fits, [0] for a
-        short clip that is padded, [] for a rejected one."""
+        short clip that is repeated, [] for a rejected one."""
         if n_samples >= self.length:
             return list(range(0, n_samples - self.length + 1, self.stride))
         return [0] if n_samples >= self.min_seconds * self.sample_rate else []
 
     def cut(self, wav: np.ndarray, start: int) -> np.ndarray:
-        """One segment, zero-padded past the clip's end."""
+        """One segment; a clip shorter than a segment is repeated to fill it."""
         piece = wav[start:start + self.length]
-        return np.pad(piece, (0, self.length - len(piece))).astype(np.float32, copy=False)
+        return np.resize(piece, self.length).astype(np.float32, copy=False)
 
 
 @dataclass(frozen=True)

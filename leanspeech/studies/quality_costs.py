@@ -3,7 +3,8 @@
 Activation memory: every activation tensor one inference holds, at its real width (the ledgers of
 `leanspeech.runtime.bitpacked`): float and int8 models from their torch tensors, BAM models from the
 bit-packed runtime, where each binary map is 1 bit per element (input log-mel float32, or uint8 for
-"BAM + int8" — the paper's 1-bit maps with an 8-bit input spectrogram). Operations and parameters come
+"BAM + int8" — the paper's 1-bit maps with an 8-bit input spectrogram; the maps do not depend on the
+weights' width, so its float source model runs there). Operations and parameters come
 from the profiler on the float model a variant derives from. File size: the checkpoint (state_dict)
 as torch.save writes it. Latency per sample at batch 1: interleaved rounds, median / min / max, with
 fp32 in channels_last memory format as the baseline the ratios divide by.
@@ -61,7 +62,7 @@ def study_costs(models: dict[str, Any], features: Tensor, seconds: float, repeat
             "params": int(profile.params.dense),
             "macs": profile.macs,
             "binary_macs": profile.binary_macs,
-            "activation_bytes": activation_bytes(name, models[name], features),
+            "activation_bytes": activation_bytes(name, source if name in BITPACKED_INPUT_BITS else models[name], features),
             "file_bytes": serialized_bytes(models[name]),
         }
     fp32 = rows[FP32]["activation_bytes"]

@@ -119,10 +119,10 @@ def write_report(summary: dict[str, Any], out: Path) -> Path:
     text = [
         "# VAD trade-off study (width-noise-injection.md, case study 2)",
         "",
-        f"Test set: {len(clips.mixtures)} clips of {config.segment_seconds:g} s from held-out speakers, voices, "
+        f"Test set: {len(clips.mixtures)} clips of {config.test_seconds:g} s from held-out speakers, voices, "
         f"noises and RIRs ({clips.labels.size} frames, {100 * clips.labels.mean():.1f} % speech). "
         f"Training: {config.fixed_steps} fixed-width + {config.width_steps} width-learning steps of "
-        f"{config.train.batch_size} clips (CRNNVAD: {config.fixed_steps + config.width_steps} steps), β = {config.beta}. "
+        f"{config.train.batch_size} crops of {config.segment_seconds:g} s (CRNNVAD: {config.fixed_steps + config.width_steps} steps), β = {config.beta}. "
         f"Wall time {summary['wall_seconds'] / 60:.1f} min.",
         "",
         markdown_table(results, baseline.flops_per_second),

@@ -5,7 +5,7 @@ this package registers them all. A new task (spoofing, unlabeled degraded speech
 and a plan in `leanspeech.data.corpus.TASKS`.
 """
 
-from leanspeech.data.sources import human, recorded_noise, rir, spoof, synthetic_noise, tts  # noqa: F401  (registration)
+from leanspeech.data.sources import human, recorded_noise, rir, spoof, sqa_unlabeled, synthetic_noise, tts  # noqa: F401  (registration)
 from leanspeech.data.sources.base import BuildContext, Skipped, Source
 
 __all__ = ["BuildContext", "Skipped", "Source"]

@@ -23,7 +23,7 @@ from leanspeech.audio.io import load_audio
 from leanspeech.data.manifest import SPLITS, ManifestEntry
 from leanspeech.data.readers.asvspoof import SPLITS as PART_SPLITS
 from leanspeech.data.sources.base import BuildContext, Skipped, Source, existing_duration, run_command, run_jobs, write_clip
-from leanspeech.data.sources.debian import DebianPackage
+from leanspeech.data.sources.debian import DebianPackage, install_hint
 from leanspeech.data.sources.human import SOX, IvrPrompts, PromptSet, decode_prompt, prompt_header
 from leanspeech.data.sources.spoof_channel import Channel, apply_channel
 from leanspeech.data.sources.tts import CMU_VOICES, ESPEAK_VOICES, TtsSource, Voice
@@ -140,7 +140,7 @@ class SpoofSource(Source):
             raise CorpusError(f"the spoof corpus follows the ASVspoof 2019 LA layout, which is flac; "
                               f"got format {ctx.audio_format!r}")
         if self.channel.codec == "gsm" and not self.installed(ctx, [SOX]):
-            raise CorpusError(f"the spoof channel's GSM codec needs sox: install it with: sudo apt-get install sox")
+            raise CorpusError(f"the spoof channel's GSM codec needs sox; install it with: {install_hint(['sox'])}")
 
     def prompts_by_split(self, ctx: BuildContext) -> dict[str, dict[str, list[Prompt]]]:
         """split -> speaker -> prompts; an unreadable prompt is reported and skipped."""

@@ -1,0 +1,93 @@
+"""`leanspeech score`: non-intrusive WB-PESQ prediction for audio files (no clean reference needed)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.table import Table
+
+from leanspeech.audio.io import load_audio
+from leanspeech.data.pesq_segments import SegmentRule
+from leanspeech.data.pools import report_skipped
+from leanspeech.errors import AudioError, LeanspeechError
+from leanspeech.models.base import SpeechModel
+from leanspeech.models.io import load_model
+
+DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "assets" / "quality" / "default.pt"
+
+EXAMPLES = """examples:
+  leanspeech score recording.wav
+  leanspeech score a.wav b.flac --dnsmos
+  leanspeech score call.wav --model runs/quality-small/runs/bam-qat-seed0
+
+A file is cut into 9 s segments with a 2 s hop; its score is the mean prediction over them. A file
+shorter than 9 s is repeated to fill one segment (as DNSMOS does); one under 1 s is rejected. The
+default model is the fp32 QualityCNN bundled with leanspeech, trained by `leanspeech study quality`
+on the small synthetic corpus: a demonstration, not a calibrated instrument; train on your data
+(recipes/quality/) for real use.
+"""
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "score", help="predict WB-PESQ of audio files without a reference",
+        description="Predict the wide-band PESQ of audio files with a non-intrusive quality model "
+                    "(the DNSMOS-style CNN of bam-qat-sqp.md); optionally DNSMOS P.835/P.808 beside it.",
+        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("files", nargs="+", type=Path, help="audio files (any rate; resampled to the model's)")
+    parser.add_argument("--model", type=Path, default=None,
+                        help="a run folder holding model.pt, or a model file (default: the bundled model)")
+    parser.add_argument("--dnsmos", action="store_true", help="also score with DNSMOS (speechmos; slow first call)")
+    parser.set_defaults(run=run_score)
+
+
+def resolve_model(path: Path | None) -> SpeechModel:
+    path = DEFAULT_MODEL if path is None else path
+    return load_model(path / "model.pt" if path.is_dir() else path)
+
+
+def predict_file(model: SpeechModel, path: Path, rule: SegmentRule) -> tuple[float, int, np.ndarray]:
+    """Mean predicted score over the file's segments, their count, and the audio at the model's rate."""
+    wav, _ = load_audio(path, sample_rate=rule.sample_rate)
+    starts = rule.starts(len(wav))
+    if not starts:
+        raise AudioError(path, f"{len(wav) / rule.sample_rate:.2f} s is shorter than the {rule.min_seconds:g} s minimum")
+    segments = torch.from_numpy(np.stack([rule.cut(wav, start) for start in starts]))
+    with torch.no_grad():
+        features = model.features(segments)
+        if not torch.isfinite(features).all():
+            raise AudioError(path, "features contain NaN or inf")
+        scores = model.eval()(features)
+    return float(scores.mean()), len(starts), wav
+
+
+def run_score(args: argparse.Namespace) -> int:
+    model = resolve_model(args.model)
+    rule = SegmentRule(sample_rate=model.sample_rate)
+    peer = None
+    if args.dnsmos:
+        from leanspeech.registry import PEERS
+
+        peer = PEERS.build("dnsmos")
+    table = Table(title="non-intrusive quality")
+    for column in ("file", "predicted PESQ", "segments", *(("DNSMOS SIG", "BAK", "OVRL", "P.808") if peer else ())):
+        table.add_column(column, justify="right" if column != "file" else "left")
+    skipped = []
+    for path in args.files:
+        try:
+            score, count, wav = predict_file(model, path, rule)
+            extra = peer.score(wav, rule.sample_rate) if peer else {}
+        except LeanspeechError as err:
+            skipped.append((str(path), getattr(err, "problem", str(err))))
+            continue
+        table.add_row(str(path), f"{score:.2f}", str(count), *(f"{extra[k]:.2f}" for k in ("sig", "bak", "ovrl", "p808") if peer))
+    Console().print(table)
+    report_skipped("files", skipped)
+    if skipped and len(skipped) == len(args.files):
+        raise LeanspeechError(f"no file could be scored: {skipped[0][0]}: {skipped[0][1]}")
+    return 1 if skipped else 0
