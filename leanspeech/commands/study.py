@@ -9,6 +9,8 @@ from rich.table import Table
 
 from leanspeech.audio.filterbanks import SCALES
 from leanspeech.errors import LeanspeechError
+from leanspeech.studies.enhance_cli import add_enhance_parser
+from leanspeech.studies.quality_cli import add_quality_parser
 
 FILTERBANK_EXAMPLES = """examples:
   leanspeech study filterbank --out runs/filterbank
@@ -43,6 +45,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     fb.add_argument("--steps", type=int, help="training steps (default 3000, penalty from step 1000)")
     fb.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     fb.set_defaults(run=run_filterbank)
+    add_quality_parser(names)
+    add_enhance_parser(names)
     study.set_defaults(run=lambda args: study.print_help() or 2)
 
 

@@ -72,16 +72,16 @@ def clip_scores(clean: np.ndarray, degraded: np.ndarray, rate: int, with_dnsmos:
     return scores
 
 
-def score_condition(clips: TestClips, degraded: np.ndarray | None, cache: Path, with_dnsmos: bool,
+def score_condition(clips: TestClips, produce: Callable[[], np.ndarray], cache: Path, with_dnsmos: bool,
                     label: str) -> dict[str, np.ndarray]:
-    """Per-clip scores of one condition (`degraded` None = already cached), as arrays per metric."""
+    """Per-clip scores of one condition as arrays per metric; `produce` gives its (N, T) outputs and
+    is called only when `cache` does not hold the scores yet."""
     if cache.is_file():
         with open(cache, newline="") as handle:
             rows = list(csv.DictReader(handle))
         if len(rows) == len(clips.cleans):
             return {m: np.array([float(r[m]) for r in rows]) for m in METRICS}
-    if degraded is None:
-        raise ValueError(f"no cached scores for {label} at {cache}")
+    degraded = produce()
     rows = [clip_scores(clean, out, clips.sample_rate, with_dnsmos)
             for clean, out in tqdm(zip(clips.cleans, degraded), total=len(degraded), desc=f"score {label}", unit="clip")]
     cache.parent.mkdir(parents=True, exist_ok=True)

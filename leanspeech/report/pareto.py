@@ -1,0 +1,68 @@
+"""Pareto fronts and their plots: task metric against a cost (FLOP/s or latency), one marker per method."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from leanspeech.report.points import Point  # noqa: E402
+
+MARKERS = "osD^v<>phX*P"
+PEER_MARKER = "s"
+AXES = {  # cost attribute → (axis label, scale to the plotted unit)
+    "flops_per_second": ("MFLOP/s (per second of audio)", 1e-6),
+    "latency_ms": ("latency (ms per forward, measured here)", 1.0),
+}
+
+
+def pareto_front(costs: Sequence[float], values: Sequence[float], higher_is_better: bool) -> list[int]:
+    """Indices of the points no other point beats: none has lower-or-equal cost and a better-or-equal
+    metric with one of them strictly better. Sorted by cost."""
+    sign = -1.0 if higher_is_better else 1.0  # compare "loss": lower is better on both axes
+    order = sorted(range(len(costs)), key=lambda i: (costs[i], sign * values[i]))
+    front, best = [], float("inf")
+    for i in order:
+        if sign * values[i] < best:
+            front.append(i)
+            best = sign * values[i]
+    return front
+
+
+def plot_front(points: list[Point], cost: str, path: Path) -> Path | None:
+    """Metric vs `cost` of one task's points (those that have it), the front drawn as a step line."""
+    usable = [p for p in points if getattr(p, cost) is not None]
+    if not usable:
+        return None
+    label, scale = AXES[cost]
+    metric, higher = usable[0].metric, usable[0].higher_is_better
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    methods = sorted({p.method for p in usable if p.kind == "ours"})
+    for p in usable:
+        marker = PEER_MARKER if p.kind == "peer" else MARKERS[methods.index(p.method) % len(MARKERS)]
+        color = "0.45" if p.kind == "peer" else f"C{methods.index(p.method) % 10}"
+        ax.scatter(getattr(p, cost) * scale, p.value, marker=marker, color=color, s=42, zorder=3,
+                   facecolors="none" if p.kind == "peer" else color)
+        ax.annotate(p.name, (getattr(p, cost) * scale, p.value), textcoords="offset points", xytext=(5, 4), fontsize=7)
+    front = [usable[i] for i in pareto_front([getattr(p, cost) for p in usable], [p.value for p in usable], higher)]
+    ax.step([getattr(p, cost) * scale for p in front], [p.value for p in front], where="post", color="k",
+            linewidth=1, alpha=0.6, label="Pareto front")
+    for i, method in enumerate(methods):
+        ax.scatter([], [], marker=MARKERS[i % len(MARKERS)], color=f"C{i % 10}", label=method)
+    if any(p.kind == "peer" for p in usable):
+        ax.scatter([], [], marker=PEER_MARKER, facecolors="none", color="0.45", label="peer")
+    if max(getattr(p, cost) for p in usable) > 10 * min(getattr(p, cost) for p in usable) > 0:
+        ax.set_xscale("log")
+    ax.set_xlabel(label)
+    ax.set_ylabel(f"{metric} ({'higher' if higher else 'lower'} is better)")
+    ax.set_title(f"{usable[0].task}: {metric} vs {label.split(' (')[0]}")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
