@@ -20,7 +20,7 @@ set and peer scores are reused. The default size (recipes/vad/demo.yaml) takes a
 """
 
 # The quick size: seconds, for smoke tests; its numbers mean nothing.
-QUICK = {"fixed_steps": 3, "width_steps": 3, "test_clips": 8, "segment_seconds": 1.0, "conv_channels": 16,
+QUICK = {"fixed_steps": 3, "width_steps": 3, "test_clips": 8, "test_seconds": 2.0, "segment_seconds": 1.0, "conv_channels": 16,
          "gru_hidden": 16, "train": {"batch_size": 4, "num_workers": 0, "width_lr": 0.05}}
 
 

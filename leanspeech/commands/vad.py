@@ -35,11 +35,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_vad(args: argparse.Namespace) -> int:
+    from leanspeech.errors import LeanspeechError
     from leanspeech.inference.vad import detect_speech, load_vad_model
 
     if not 0.0 < args.threshold < 1.0:
-        print(f"leanspeech vad: error: --threshold must be between 0 and 1, got {args.threshold}", file=sys.stderr)
-        return 2
+        raise LeanspeechError(f"--threshold must be between 0 and 1, got {args.threshold}")
     model = load_vad_model(args.model)
     for path in args.files:
         result = detect_speech(path, model=model, threshold=args.threshold,

@@ -227,7 +227,8 @@ class DynResNet34(SpoofResNet34):
                 found[self._stack_names[len(found)]] = conv.width
         return found
 
-    def channel_progression(self) -> list[int]:
-        """Live channels of every stack (fixed stacks at their full width)."""
-        return [s[0].conv2.width.live_units() if isinstance(s[0].conv2, SharedWidthConv2d) else s[0].conv2.out_channels
-                for s in self.stacks]
+
+def channel_progression(model: SpoofResNet34) -> list[int]:
+    """Live output channels of every residual stack, for a ResNet34, a DynResNet34 or a consolidated one."""
+    return [s[0].conv2.width.live_units() if isinstance(s[0].conv2, SharedWidthConv2d) else s[0].conv2.out_channels
+            for s in model.stacks]

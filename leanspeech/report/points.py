@@ -112,19 +112,18 @@ def read_run(run_dir: str | Path) -> tuple[list[Point], list[Incomplete]]:
         return [], [Incomplete(str(path), f"unreadable metrics.json ({err})")]
     if not isinstance(data, dict):
         return [], [Incomplete(str(path), "metrics.json is not a JSON object")]
+    training = "monitor" in data and "metric" not in data and "points" not in data
     if "points" in data:
-        entries, reader = list(enumerate(data["points"])), _point
-    elif "metric" in data:
-        entries, reader = [(None, data)], _point
-    elif "monitor" in data:
-        entries, reader = [(None, data)], None
+        entries = list(enumerate(data["points"]))
+    elif "metric" in data or training:
+        entries = [(None, data)]
     else:
         return [], [Incomplete(str(path), "metrics.json has no task metric (no 'metric', 'points' or 'monitor')")]
     points, incomplete = [], []
     for index, entry in entries:
         where = str(path) if index is None else f"{path} points[{index}]"
         try:
-            point = _training_point(run_dir, entry) if reader is None else reader(entry, run_dir, where, index is None)
+            point = _training_point(run_dir, entry) if training else _point(entry, run_dir, where, index is None)
         except (KeyError, TypeError, ValueError) as err:
             problem = f"missing {err}" if isinstance(err, KeyError) else str(err)
             incomplete.append(Incomplete(where, problem))

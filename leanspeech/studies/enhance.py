@@ -42,19 +42,19 @@ class EnhanceStudyConfig:
     host: str = "enhance_gru"
     model: dict[str, Any] = field(default_factory=lambda: {"hidden": 128})  # host arguments besides rnn
     percents: tuple[float, ...] = (100.0, 75.0, 50.0, 25.0)
-    pretrain_steps: int = 600  # dense host
-    finetune_steps: int = 150  # per P, from the pretrained weights
+    pretrain_steps: int = 300  # dense host
+    finetune_steps: int = 40  # per P, from the pretrained weights
     batch_size: int = 8
-    lr: float = 1e-3
-    finetune_lr: float = 3e-4
+    lr: float = 2e-3
+    finetune_lr: float = 5e-4
     loss: str = "magnitude_mse"
-    segment_seconds: float = 2.0  # training crops
+    segment_seconds: float = 1.5  # training crops
     train_snr_range: tuple[float, float] = (-5.0, 15.0)
     test_seconds: float = 4.0
-    test_clips: int = 64
+    test_clips: int = 48
     test_snr_range: tuple[float, float] = (0.0, 19.0)
     level_snrs: tuple[float, ...] = (-5.0, 0.0, 5.0)
-    level_clips: int = 32
+    level_clips: int = 24
     dnsmos: bool = True
     peers: tuple[str, ...] = ("rnnoise",)
     seed: int = 0

@@ -47,9 +47,9 @@ def load_test_clips(name: str, test_set: FixedTestSet) -> TestClips:
     )
 
 
-@torch.no_grad()
 def model_enhancer(model: SpeechModel, batch_size: int = 16) -> Callable[[np.ndarray], np.ndarray]:
     """Offline enhancement of a (N, T) array of clips, in batches."""
+    @torch.no_grad()
     def run(mixtures: np.ndarray) -> np.ndarray:
         model.eval()
         parts = [model.enhance(torch.from_numpy(mixtures[i : i + batch_size])).numpy()

@@ -22,7 +22,7 @@ metrics.png (the paper's Fig. 2), predictions.png (Fig. 3), and the labelled seg
 # A smoke run: tiny clips and segments, two epochs, no DNSMOS (its first call takes ≈15 s).
 QUICK = {
     "seeds": 1, "latency_repeats": 3, "dnsmos": False, "train": {"epochs": 2},
-    "data": {"clip_seconds": 6.0, "train_clips": 8, "test_clips": 3, "val_fraction": 0.25,
+    "data": {"clip_seconds": 4.0, "train_clips": 6, "test_clips": 2, "val_fraction": 0.25,
              "segments": {"segment_seconds": 3.0, "stride_seconds": 1.0}},
 }
 

@@ -14,9 +14,11 @@ import torch
 from leanspeech.cli import main
 from leanspeech.errors import RecipeError
 from leanspeech.models.io import load_model
+from leanspeech.registry import MODELS
 from leanspeech.studies.vad import VadStudyConfig
 from leanspeech.studies.vad_eval import error_point, operating_points_eer, pooled_eer
 from leanspeech.studies.vad_report import pick_trace_clips
+from leanspeech.studies.vad_train import TrainSettings, train_run
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes" / "vad"
 
@@ -90,9 +92,23 @@ def test_quick_demo_end_to_end_and_resume(tiny_corpus, tmp_path, capsys):
             assert (dynamic.forward_wav(wav) - consolidated.forward_wav(wav)).abs().max() < 1e-5
         assert consolidated.conv.in_channels == int(rows[f"DCRNNVAD {fraction}"]["bands"])
         assert consolidated.conv.in_channels >= round(80 * float(fraction) / 100)
-
-    finished = {p: p.stat().st_mtime for p in (out / "runs").glob("*/metrics.json")}
-    assert len(finished) == 6  # the baseline, the shared phase 1 and four variants
-    assert main(arguments) == 0  # a re-run reuses every finished run
-    assert {p: p.stat().st_mtime for p in finished} == finished
+    assert len(list((out / "runs").glob("*/metrics.json"))) == 6  # baseline, shared phase 1, four variants
     assert json.loads((report / "metrics.json").read_text())["test_clips"] == 8
+
+
+def test_a_finished_run_is_reused_and_a_variant_branches_off_phase_one(tmp_path):
+    torch.manual_seed(0)
+    generator = torch.Generator().manual_seed(0)
+    batches = iter(lambda: {"mixture": 0.1 * torch.randn(2, 4096, generator=generator),
+                            "labels": (torch.rand(2, 17, generator=generator) > 0.5).float()}, None)
+    settings = TrainSettings(batch_size=2, width_lr=0.05)
+    small = dict(conv_channels=4, gru_hidden=4)
+    phase1 = train_run("p1", MODELS.build("dyn_crnn_vad", **small), batches, 2, tmp_path / "p1", settings)
+    assert phase1["relative_widths"] == {"frontend.filterbank.linear.width": 1.0, "conv.width": 1.0}
+    written = (tmp_path / "p1" / "model.pt").stat().st_mtime_ns
+    again = train_run("p1", MODELS.build("dyn_crnn_vad", **small), batches, 2, tmp_path / "p1", settings)
+    assert again == phase1 and (tmp_path / "p1" / "model.pt").stat().st_mtime_ns == written
+    variant = train_run("v", MODELS.build("dyn_crnn_vad", min_fraction=0.5, **small), batches, 3, tmp_path / "v",
+                        settings, beta=0.5, start_from=tmp_path / "p1")
+    # the penalty pulls every width down from 1 (λ moves by about width_lr per Adam step)
+    assert all(0.5 <= w < 1.0 for w in variant["relative_widths"].values())

@@ -1,0 +1,1 @@
+"""Running trained models on audio: files, arrays and streams."""

@@ -1,0 +1,274 @@
+"""The distillation and pruning study of distill-prune-sqa.md on the offline degraded-speech corpus.
+
+Data: the `sqa-unlabeled` corpus (leanspeech.data.sources.sqa_unlabeled), built if the folder has no
+manifest. Train clips: a `labeled_fraction` of the degraded human clips (chosen by a hash of the path)
+form the labeled set, ground truth WB-PESQ against the clean reference; the other train clips, TTS
+included, are unlabeled. Dev clips validate; test clips (held-out speakers, voices and noise files) are
+the test sets "human" (ground truth: WB-PESQ) and "tts" (no ground truth: agreement with the teacher).
+
+Runs (each resumable: finished models are reused, teacher labels are cached):
+  labeled-only baseline  each student size trained on labeled clips only (raw labels)
+  distilled              each size, each mix-in fraction p: teacher labels + p of labeled clips whose
+                         labels are mapped into the teacher's scale; p per size by dev PCC with the truth
+  pruned                 the distilled `prune_size` student, Taylor vs magnitude pruning to each sparsity,
+                         fine-tuned on labeled clips (mapped labels) between steps
+Evaluation: PCC per test set, clip-weighted and unweighted means (Table I), PCC vs parameters (Fig. 3),
+agreement with the teacher, and latency of student vs teacher timed interleaved in one run.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import yaml
+from tqdm import tqdm
+
+from leanspeech.audio.io import load_audio
+from leanspeech.compress.prune import PruneConfig, prune_model
+from leanspeech.compress.teachers import TEACHER_RATE, DistillMosTeacher, DnsmosTeacher, ModelTeacher, Teacher
+from leanspeech.data.corpus import build_corpus
+from leanspeech.data.manifest import ManifestEntry, read_manifest
+from leanspeech.data.pseudo_labels import cached_pseudo_labels
+from leanspeech.errors import CorpusError, RecipeError
+from leanspeech.models.io import load_model
+from leanspeech.models.quality_student import QualityStudent
+from leanspeech.profile.latency import time_call, torch_threads
+from leanspeech.profile.params import count_parameters
+from leanspeech.studies.sqa_report import evaluate, write_report
+from leanspeech.studies.sqa_train import (
+    Pool, StudentTraining, batches, fit_label_map, map_labels, predict, train_or_load, train_student,
+)
+
+DISTILL_MOS_PARAMETERS = 4_133_226  # the xl student (models/quality_student.py), Distill-MOS's size
+
+
+@dataclass
+class SqaStudyConfig:
+    corpus_minutes: float = 60.0  # minutes of degraded clips when the corpus has to be built
+    teacher: str = "distill-mos"  # or the path of a leanspeech quality model (save_model)
+    dnsmos: bool = True  # DNSMOS OVRL as a reference row
+    sizes: tuple[str, ...] = ("xxs", "xs", "s", "m")
+    mix_grid: tuple[float, ...] = (0.0, 0.1, 0.2, 0.4, 0.8)
+    labeled_fraction: float = 0.3
+    crop_seconds: float = 6.0
+    train: StudentTraining = field(default_factory=StudentTraining)
+    prune_size: str = "s"
+    prune_sparsities: tuple[float, ...] = (0.3, 0.5, 0.7)
+    prune_step_fraction: float = 0.02
+    prune_finetune_steps: int = 30
+    prune_lr: float = 1e-4
+    teacher_workers: int = 2
+    latency_repeats: int = 10
+    seed: int = 0
+
+    @classmethod
+    def quick(cls, **overrides: Any) -> SqaStudyConfig:
+        """A CPU-sized run: 3 sizes, p in {0, 0.2}, 600 steps, 2 sparsities."""
+        values: dict[str, Any] = dict(
+            corpus_minutes=20.0, sizes=("xxs", "xs", "s"), mix_grid=(0.0, 0.2), crop_seconds=4.0,
+            train=StudentTraining(steps=600, val_every=50), prune_sparsities=(0.3, 0.6), prune_step_fraction=0.05,
+            prune_finetune_steps=10, latency_repeats=5)
+        values.update(overrides)
+        return cls(**values)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, quick: bool = False) -> SqaStudyConfig:
+        path = Path(path)
+        if not path.is_file():
+            raise RecipeError(f"{path}: study recipe does not exist")
+        values = dict(yaml.safe_load(path.read_text()) or {})
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise RecipeError(f"{path}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        train = values.pop("train", None) or {}
+        bad = sorted(set(train) - {f.name for f in fields(StudentTraining)})
+        if bad:
+            raise RecipeError(f"{path}: train: unknown key(s) {', '.join(bad)}")
+        for key in ("sizes", "mix_grid", "prune_sparsities"):
+            if key in values:
+                values[key] = tuple(values[key])
+        if quick:
+            base = cls.quick()
+            values["train"] = StudentTraining(**{**asdict(base.train), **train})
+            return cls.quick(**values)
+        return cls(train=StudentTraining(**train), **values)
+
+    def teacher_factory(self) -> Callable[[], Teacher]:
+        if self.teacher == "distill-mos":
+            return DistillMosTeacher
+        return functools.partial(ModelTeacher, self.teacher)
+
+
+@dataclass
+class Clip:
+    entry: ManifestEntry
+    path: str
+    teacher: float
+    truth: float  # WB-PESQ, NaN where there is none
+
+
+def is_labeled(path: str, fraction: float) -> bool:
+    """A stable choice by the path's hash, independent of the seed and of the corpus size."""
+    return int(hashlib.sha1(path.encode()).hexdigest()[:8], 16) / 16**8 < fraction
+
+
+def load_features(clips: list[Clip], seconds: float) -> torch.Tensor:
+    """Compressed complex spectrograms of the centre `seconds` of each clip (zero-padded when shorter)."""
+    frontend = QualityStudent("xxs").frontend
+    length = int(seconds * TEACHER_RATE)
+    out = []
+    for clip in tqdm(clips, desc="features", unit="clip", leave=False):
+        wav, _ = load_audio(clip.path, sample_rate=TEACHER_RATE)
+        start = max(0, (len(wav) - length) // 2)
+        wav = np.pad(wav[start:start + length], (0, max(0, length - len(wav))))
+        with torch.no_grad():
+            out.append(frontend(torch.from_numpy(wav)[None]))
+    return torch.cat(out)
+
+
+def pool(clips: list[Clip], features: torch.Tensor, index: list[int], target: str) -> Pool:
+    values = torch.tensor([getattr(clips[i], target) for i in index], dtype=torch.float32)
+    return Pool(features[index], values, ["wb-pesq"] * len(index))
+
+
+def interleaved_latency(teacher: Teacher, student: torch.nn.Module, seconds: float, repeats: int) -> dict[str, Any]:
+    """Teacher and student on the same batch-1 clip, alternating, one thread: medians and their ratio."""
+    wav = 0.1 * torch.randn(1, int(seconds * TEACHER_RATE), generator=torch.Generator().manual_seed(0))
+    times: dict[str, list[float]] = {"teacher": [], "student": []}
+    with torch_threads(1), torch.inference_mode():
+        teacher.predict(wav), student.forward_wav(wav)  # warm-up
+        for _ in range(repeats):
+            times["teacher"] += time_call(lambda: teacher.predict(wav), 1, 0)
+            times["student"] += time_call(lambda: student.forward_wav(wav), 1, 0)
+    medians = {k: float(np.median(v)) for k, v in times.items()}
+    return {"audio_seconds": seconds, "repeats": repeats, "threads": 1,
+            **{f"{k}_{stat}_s": float(f(v)) for k, v in times.items() for stat, f in
+               (("min", np.min), ("median", np.median), ("max", np.max))},
+            "speedup": medians["teacher"] / medians["student"]}
+
+
+def run_sqa_study(config: SqaStudyConfig, corpus: str | Path, out: str | Path, workers: int = 2) -> dict[str, Any]:
+    started = time.monotonic()
+    corpus, out = Path(corpus), Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(json.dumps(asdict(config), indent=2))
+    if not (corpus / "manifest.csv").is_file():
+        build_corpus(corpus, minutes=config.corpus_minutes, seed=config.seed, task="sqa-unlabeled", workers=workers)
+    entries = read_manifest(corpus / "manifest.csv", kind="degraded")
+    if not entries:
+        raise CorpusError(f"{corpus}: no degraded clips in the manifest; build it with --task sqa-unlabeled")
+    paths = [str(e.resolve(corpus)) for e in entries]
+    teacher_labels = cached_pseudo_labels(config.teacher_factory(), paths, out / "labels" / "teacher.jsonl",
+                                          config.teacher_workers)
+    clips = [Clip(e, p, teacher_labels.labels[p], float(e.extra["pesq"]) if e.extra.get("pesq") else float("nan"))
+             for e, p in zip(entries, paths) if p in teacher_labels.labels]
+    features = load_features(clips, config.crop_seconds)
+
+    def where(split: str, test: Callable[[Clip], bool] = lambda c: True) -> list[int]:
+        return [i for i, c in enumerate(clips) if c.entry.split == split and test(c)]
+
+    has_truth = lambda c: not np.isnan(c.truth)  # noqa: E731
+    labeled_index = where("train", lambda c: has_truth(c) and is_labeled(c.entry.path, config.labeled_fraction))
+    unlabeled_index = sorted(set(where("train")) - set(labeled_index))
+    if not labeled_index or not unlabeled_index or not where("dev", has_truth) or not where("test", has_truth):
+        raise CorpusError(f"{corpus}: too few clips: need labeled and unlabeled train clips and labeled dev and "
+                          "test clips; build a larger corpus")
+    labeled_raw = pool(clips, features, labeled_index, "truth")
+    scale, shift, map_mse = fit_label_map(labeled_raw.targets, pool(clips, features, labeled_index, "teacher").targets)
+    labeled_mapped = Pool(labeled_raw.features, map_labels(labeled_raw.targets, scale, shift), labeled_raw.datasets)
+    unlabeled = pool(clips, features, unlabeled_index, "teacher")
+    val_truth, val_teacher = pool(clips, features, where("dev", has_truth), "truth"), pool(clips, features, where("dev"), "teacher")
+    test_index = where("test")
+    test = {"features": features[test_index], "truth": np.array([clips[i].truth for i in test_index]),
+            "teacher": np.array([clips[i].teacher for i in test_index]),
+            "sets": [clips[i].entry.extra.get("speech_type", "human") for i in test_index]}
+
+    def draw(unlabeled_pool: Pool | None, labeled: Pool, mix: float) -> Callable:
+        generator = torch.Generator().manual_seed(config.seed)
+        return batches(unlabeled_pool, labeled, mix, config.train.batch_size, config.train.dataset_cap, generator)
+
+    def fit(name: str, size: str, source: Callable, val) -> tuple[torch.nn.Module, dict]:
+        return train_or_load(out / "models" / name, lambda: _seeded_student(size, config.seed),
+                             lambda m: train_student(m, source(), val, config.train, config.seed, name))
+
+    rows: list[dict[str, Any]] = []
+
+    def add(method: str, name: str, predictions: np.ndarray, params: float, **extra: Any) -> dict[str, Any]:
+        row = {"method": method, "model": name, "params": params, **evaluate(predictions, test), **extra}
+        rows.append(row)
+        return row
+
+    add("teacher", config.teacher, test["teacher"], _teacher_parameters(config))
+    if config.dnsmos:
+        dnsmos = cached_pseudo_labels(functools.partial(DnsmosTeacher, "ovrl"), [clips[i].path for i in test_index],
+                                      out / "labels" / "dnsmos.jsonl", config.teacher_workers)
+        kept = [dnsmos.labels.get(clips[i].path, float("nan")) for i in test_index]
+        add("DNSMOS", "dnsmos-ovrl", np.array(kept), float("nan"))
+    grid, distilled = [], {}
+    for size in config.sizes:
+        model, metrics = fit(f"baseline-{size}", size, lambda: draw(None, labeled_raw, 1.0), val_truth)
+        add("labeled-only", size, predict(model, test["features"]).numpy(), count_parameters(model).dense,
+            val_mse=metrics["val_mse"])
+        for mix in config.mix_grid:
+            name = f"distilled-{size}-p{round(100 * mix)}"
+            model, metrics = fit(name, size, lambda: draw(unlabeled, labeled_mapped, mix), val_teacher)
+            dev_pcc = float(np.corrcoef(predict(model, val_truth.features).numpy(), val_truth.targets.numpy())[0, 1])
+            grid.append({"size": size, "mix": mix, "dev_pcc_truth": dev_pcc, "val_mse_teacher": metrics["val_mse"],
+                         "params": count_parameters(model).dense})
+            if size not in distilled or dev_pcc > distilled[size][1]:
+                distilled[size] = (model, dev_pcc, mix)
+        model, _, mix = distilled[size]
+        add("distilled", size, predict(model, test["features"]).numpy(), count_parameters(model).dense, mix=mix)
+    prune_points = []
+    if config.prune_sparsities and config.prune_size in distilled:
+        base = distilled[config.prune_size][0]
+        for criterion in ("taylor", "magnitude"):
+            model = copy.deepcopy(base)
+            source = draw(None, labeled_mapped, 1.0)
+            prune = PruneConfig(criterion, config.prune_step_fraction, config.prune_finetune_steps, config.prune_lr,
+                                sparsities=config.prune_sparsities)
+            points = prune_model(model, lambda m, b: torch.nn.functional.mse_loss(m(b[0]), b[1]),
+                                 iter(source, None), prune, out / "pruned" / criterion)
+            for point in points:
+                pruned = load_model(point.path)
+                row = add(f"{criterion}-pruned", f"{config.prune_size} @ {point.sparsity:.0%}",
+                          predict(pruned, test["features"]).numpy(), point.sparse_params, sparsity=point.sparsity)
+                prune_points.append(row)
+    latency = _latency(config, distilled)
+    summary = {"label_map": {"scale": scale, "shift": shift, "mse": map_mse},
+               "clips": {"labeled": len(labeled_index), "unlabeled": len(unlabeled_index),
+                         "dev": len(val_teacher), "test": len(test_index),
+                         "teacher_failures": len(teacher_labels.failures)},
+               "latency": latency, "seconds": time.monotonic() - started}
+    return write_report(out, rows, grid, summary)
+
+
+def _seeded_student(size: str, seed: int) -> QualityStudent:
+    torch.manual_seed(seed)
+    return QualityStudent(size)
+
+
+def _teacher_parameters(config: SqaStudyConfig) -> float:
+    if config.teacher == "distill-mos":
+        return DISTILL_MOS_PARAMETERS
+    return count_parameters(load_model(config.teacher)).dense
+
+
+def _latency(config: SqaStudyConfig, distilled: dict[str, tuple]) -> dict[str, Any]:
+    """The largest distilled student within 1/20 of the teacher's parameters (else the smallest) vs the teacher."""
+    budget = _teacher_parameters(config) / 20
+    by_size = sorted(distilled.items(), key=lambda kv: count_parameters(kv[1][0]).dense)
+    within = [kv for kv in by_size if count_parameters(kv[1][0]).dense <= budget]
+    size, (student, *_) = (within or by_size)[-1 if within else 0]
+    seconds = 7.68  # Distill-MOS's crop: both see the same audio
+    return {"student": size, **interleaved_latency(config.teacher_factory()(), student, seconds, config.latency_repeats)}

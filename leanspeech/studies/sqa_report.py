@@ -1,0 +1,107 @@
+"""Scores, tables and the figure of the quality distillation study (distill-prune-sqa.md Table I, Fig. 3)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from leanspeech.metrics import agreement_per_set, mean_over_sets, pcc
+
+FIG3_SERIES = ("labeled-only", "distilled", "taylor-pruned", "magnitude-pruned")
+
+
+def evaluate(predictions: np.ndarray, test: dict[str, Any]) -> dict[str, float]:
+    """PCC with the ground truth per test set that has one, its clip-weighted and unweighted means, and
+    PCC with the teacher per set and overall. Clips the predictor could not score (NaN) are left out."""
+    predictions = np.asarray(predictions, dtype=np.float64)
+    sets = np.asarray(test["sets"], dtype=object)
+    scored = np.isfinite(predictions)
+    truth = scored & np.isfinite(test["truth"])
+    result: dict[str, float] = {}
+    per_set = agreement_per_set(predictions[truth], test["truth"][truth], list(sets[truth]))
+    for name, agreement in per_set.items():
+        result[f"pcc_{name}"], result[f"n_{name}"] = agreement.pcc, agreement.n
+    result["pcc_weighted"] = mean_over_sets(per_set, weighted=True)["pcc"]
+    result["pcc_unweighted"] = mean_over_sets(per_set, weighted=False)["pcc"]
+    for name in dict.fromkeys(sets):
+        chosen = scored & (sets == name)
+        result[f"teacher_pcc_{name}"] = pcc(predictions[chosen], test["teacher"][chosen])
+    result["teacher_pcc"] = pcc(predictions[scored], test["teacher"][scored])
+    return result
+
+
+def _write_csv(path: Path, rows: list[dict[str, Any]]) -> Path:
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def _number(value: Any, digits: int = 2) -> str:
+    if isinstance(value, float) and math.isnan(value):
+        return "n/a"
+    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def table_markdown(rows: list[dict[str, Any]]) -> str:
+    """Table I's layout: one row per model; parameters (M), PCC per test set, weighted and unweighted means."""
+    sets = list(dict.fromkeys(k[4:] for row in rows for k in row if k.startswith("pcc_") and k not in
+                              ("pcc_weighted", "pcc_unweighted")))
+    header = ["method", "model", "# params (M)", *[f"{s} (n={rows[0].get('n_' + s, '?')})" for s in sets],
+              "weighted mean", "unweighted mean", "PCC with teacher"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in rows:
+        cells = [row["method"], row["model"], _number(row["params"] / 1e6, 3)]
+        cells += [_number(row.get(f"pcc_{s}", math.nan)) for s in sets]
+        cells += [_number(row["pcc_weighted"]), _number(row["pcc_unweighted"]), _number(row["teacher_pcc"])]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_pcc_vs_params(rows: list[dict[str, Any]], path: Path) -> Path:
+    """Fig. 3: weighted PCC against parameters (pruned: sparse count) for each approach, teacher as a line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for method, marker in zip(FIG3_SERIES, "osv^"):
+        points = sorted((r["params"], r["pcc_weighted"]) for r in rows if r["method"] == method)
+        if points:
+            ax.plot(*zip(*points), marker=marker, label=method)
+    for row in rows:
+        if row["method"] == "teacher":
+            ax.axhline(row["pcc_weighted"], color="k", linestyle="--", label=f"teacher ({row['model']})")
+    ax.set_xscale("log")
+    ax.set_xlabel("parameters (pruned: sparse count, kept weight = 1.5)")
+    ax.set_ylabel("weighted mean PCC with ground truth")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def write_report(out: Path, rows: list[dict[str, Any]], grid: list[dict[str, Any]],
+                 summary: dict[str, Any]) -> dict[str, Any]:
+    paths = {
+        "results": _write_csv(out / "results.csv", rows),
+        "mix_grid": _write_csv(out / "mix_grid.csv", grid),
+        "figure": plot_pcc_vs_params(rows, out / "pcc_vs_params.png"),
+    }
+    table = table_markdown(rows)
+    (out / "table.md").write_text(table)
+    paths["table"] = out / "table.md"
+    report = {"rows": rows, "mix_grid": grid, **summary}
+    (out / "results.json").write_text(json.dumps(report, indent=2, default=float))
+    paths["json"] = out / "results.json"
+    return {**report, "table": table, "paths": {k: str(v) for k, v in paths.items()}}

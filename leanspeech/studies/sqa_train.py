@@ -1,0 +1,140 @@
+"""Training of the quality students (distill-prune-sqa.md §IV-B, §V-A): MSE, AdamW, best validation MSE.
+
+A plain loop rather than the Lightning engine: each batch mixes two pools with their own targets
+(unlabeled clips with teacher labels, labeled clips with mapped ground truth, `round(p · batch)` of the
+latter) and validation runs every `val_every` steps, as in the paper; features are computed once.
+Labeled clips are drawn with `capped_weights`, so a dataset larger than `dataset_cap` is down-weighted.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from tqdm import tqdm
+
+from leanspeech.compress.teachers import grid_search_scale_shift
+from leanspeech.models.base import SpeechModel
+from leanspeech.models.io import load_model, save_model
+
+
+@dataclass
+class StudentTraining:
+    steps: int = 3000
+    batch_size: int = 20  # the paper's
+    lr: float = 1e-3  # the paper uses 2e-5 over 250 k steps; short runs need more
+    weight_decay: float = 0.01
+    val_every: int = 100
+    dataset_cap: int = 7000  # labeled datasets above this many clips are sampled as if they had this many
+
+
+@dataclass
+class Pool:
+    """Features (N, ...) with one target each and the dataset name of each clip."""
+
+    features: Tensor
+    targets: Tensor
+    datasets: list[str]
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+
+def capped_weights(datasets: list[str], cap: int) -> Tensor:
+    """Per-clip sampling weights: each dataset's clips share min(n, cap) units, so a dataset above the
+    cap is drawn as often as one of exactly `cap` clips (the paper's sampling limit)."""
+    counts: dict[str, int] = {}
+    for name in datasets:
+        counts[name] = counts.get(name, 0) + 1
+    return torch.tensor([min(counts[d], cap) / counts[d] for d in datasets], dtype=torch.float64)
+
+
+def to_logits(mos: Tensor) -> Tensor:
+    """The logit of a MOS in (1, 5): the inverse of 1 + 4·sigmoid(z)."""
+    unit = ((mos - 1.0) / 4.0).clamp(1e-3, 1 - 1e-3)
+    return torch.log(unit / (1 - unit))
+
+
+def fit_label_map(labels: Tensor, teacher: Tensor) -> tuple[float, float, float]:
+    """(scale, shift, mse): 1 + 4·sigmoid(scale · logit(label) + shift) ≈ teacher, by grid search: labels
+    mapped into the teacher's scale in the logit domain, as the paper maps per-dataset labels."""
+    return grid_search_scale_shift(to_logits(labels), teacher, torch.linspace(0.05, 3.0, 119), torch.linspace(-4, 4, 161))
+
+
+def map_labels(labels: Tensor, scale: float, shift: float) -> Tensor:
+    return 1.0 + 4.0 * torch.sigmoid(scale * to_logits(labels) + shift)
+
+
+def batches(unlabeled: Pool | None, labeled: Pool | None, mix: float, batch_size: int, cap: int,
+            generator: torch.Generator) -> Callable[[], tuple[Tensor, Tensor]]:
+    """A batch sampler: `round(mix · batch)` labeled clips (capped weights), the rest unlabeled (uniform)."""
+    n_labeled = round(mix * batch_size) if unlabeled is not None else batch_size
+    if n_labeled and (labeled is None or not len(labeled)):
+        raise ValueError("a labeled mix-in fraction needs labeled clips")
+    weights = capped_weights(labeled.datasets, cap) if labeled is not None and len(labeled) else None
+
+    def draw() -> tuple[Tensor, Tensor]:
+        parts = []
+        if n_labeled:
+            index = torch.multinomial(weights, n_labeled, replacement=True, generator=generator)
+            parts.append((labeled.features[index], labeled.targets[index]))
+        if batch_size - n_labeled:
+            index = torch.randint(len(unlabeled), (batch_size - n_labeled,), generator=generator)
+            parts.append((unlabeled.features[index], unlabeled.targets[index]))
+        return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+
+    return draw
+
+
+@torch.no_grad()
+def predict(model: torch.nn.Module, features: Tensor, batch_size: int = 32) -> Tensor:
+    model.eval()
+    return torch.cat([model(features[i:i + batch_size]).float().reshape(-1) for i in range(0, len(features), batch_size)])
+
+
+def train_student(model: SpeechModel, draw: Callable[[], tuple[Tensor, Tensor]], val: Pool, settings: StudentTraining,
+                  seed: int, name: str) -> tuple[SpeechModel, dict[str, Any]]:
+    """AdamW on MSE for `settings.steps`; returns the model at its best validation MSE, and its history."""
+    torch.manual_seed(seed)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    best, best_state, best_step, history, losses = math.inf, copy.deepcopy(model.state_dict()), 0, [], []
+    started = time.monotonic()
+    bar = tqdm(range(1, settings.steps + 1), desc=f"training {name}", unit="step", leave=False)
+    for step in bar:
+        model.train()
+        features, targets = draw()
+        loss = F.mse_loss(model(features), targets)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+        if step % settings.val_every == 0 or step == settings.steps:
+            val_mse = F.mse_loss(predict(model, val.features), val.targets).item()
+            history.append({"step": step, "train_mse": sum(losses) / len(losses), "val_mse": val_mse})
+            losses = []
+            bar.set_postfix(val=f"{val_mse:.3f}")
+            if val_mse < best:
+                best, best_state, best_step = val_mse, copy.deepcopy(model.state_dict()), step
+    model.load_state_dict(best_state)
+    return model.eval(), {"best_step": best_step, "val_mse": best, "train_seconds": time.monotonic() - started,
+                          "history": history}
+
+
+def train_or_load(folder: Path, build: Callable[[], SpeechModel], train: Callable[[SpeechModel], tuple[SpeechModel, dict]],
+                  ) -> tuple[SpeechModel, dict[str, Any]]:
+    """A finished run in `folder` (model.pt + metrics.json) is reused, so a re-run of the study resumes."""
+    if (folder / "model.pt").is_file() and (folder / "metrics.json").is_file():
+        return load_model(folder / "model.pt").eval(), json.loads((folder / "metrics.json").read_text())
+    model, metrics = train(build())
+    folder.mkdir(parents=True, exist_ok=True)
+    save_model(model, folder / "model.pt")
+    (folder / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    return model, metrics

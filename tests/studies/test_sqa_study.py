@@ -1,0 +1,96 @@
+"""The quality distillation study end to end on a tiny hand-made corpus with a small model teacher."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from leanspeech.data.manifest import ManifestEntry, write_manifest
+from leanspeech.data.sources.sqa_unlabeled import ChainDraw, apply_chain, intrusive_label
+from leanspeech.models.io import save_model
+from leanspeech.models.quality_student import QualityStudent
+from leanspeech.studies.sqa import SqaStudyConfig, is_labeled, run_sqa_study
+from leanspeech.studies.sqa_train import StudentTraining, capped_weights, fit_label_map, map_labels
+
+RATE = 16000
+
+
+def speech_like(seconds: float, seed: int) -> np.ndarray:
+    t = np.arange(int(seconds * RATE)) / RATE
+    phase = 2 * np.pi * np.cumsum(150 + 40 * np.sin(2 * np.pi * 0.8 * t + seed)) / RATE
+    voiced = sum(np.sin(k * phase) / k for k in range(1, 16))
+    return (0.2 * voiced * np.maximum(0, np.sin(2 * np.pi * 4 * t + seed)) ** 2).astype(np.float32)
+
+
+def tiny_corpus(root: Path) -> None:
+    """Degraded clips at SNRs from -5 to 30 dB with their WB-PESQ labels, and a few TTS-like clips."""
+    rng = np.random.default_rng(0)
+    entries = []
+    for split, count in (("train", 16), ("dev", 5), ("test", 6)):
+        for i in range(count):
+            clean = speech_like(1.5, i)
+            tts = i % 5 == 4
+            snr = float(rng.uniform(-5, 30))
+            noise = rng.standard_normal(len(clean)).astype(np.float32)
+            wav = clean if tts else apply_chain(clean, RATE, ChainDraw(False, 1.5, snr=snr), noise)
+            path = f"degraded/{split}/{i:03d}.wav"
+            (root / path).parent.mkdir(parents=True, exist_ok=True)
+            sf.write(root / path, wav, RATE, subtype="FLOAT")
+            extra = {"speech_type": "tts" if tts else "human", "pesq": "" if tts else intrusive_label(clean, wav, RATE)}
+            entries.append(ManifestEntry(path, "degraded", split, f"{split}-{i % 2}", "sqa-degraded", 1.5, RATE, extra=extra))
+    write_manifest(root / "manifest.csv", entries)
+
+
+def test_capped_weights_and_label_map():
+    weights = capped_weights(["big"] * 30 + ["small"] * 5, cap=10)
+    assert float(weights[:30].sum()) == pytest.approx(10.0) and float(weights[30:].sum()) == pytest.approx(5.0)
+    labels = torch.linspace(1.2, 4.5, 50)
+    teacher = map_labels(labels, 0.8, 0.5)  # a known logit-domain map is recovered by the grid search
+    scale, shift, mse = fit_label_map(labels, teacher)
+    assert scale == pytest.approx(0.8, abs=0.03) and shift == pytest.approx(0.5, abs=0.06) and mse < 1e-3
+
+
+def test_labeled_choice_is_stable_and_near_the_fraction():
+    chosen = [is_labeled(f"degraded/train-{i:05d}.flac", 0.3) for i in range(4000)]
+    assert abs(np.mean(chosen) - 0.3) < 4 * math.sqrt(0.3 * 0.7 / 4000)
+    assert chosen == [is_labeled(f"degraded/train-{i:05d}.flac", 0.3) for i in range(4000)]
+
+
+@pytest.mark.slow  # ≈ 40-80 s on the shared 2-core machine
+def test_quick_study_end_to_end_and_resume(tmp_path: Path):
+    corpus = tmp_path / "corpus"
+    tiny_corpus(corpus)
+    torch.manual_seed(1)
+    teacher_path = save_model(QualityStudent("xxs"), tmp_path / "teacher.pt")
+    config = SqaStudyConfig.quick(
+        teacher=str(teacher_path), dnsmos=False, sizes=("xxs",), mix_grid=(0.0, 0.5), labeled_fraction=0.5,
+        crop_seconds=1.0, train=StudentTraining(steps=8, batch_size=4, val_every=4), prune_size="xxs",
+        prune_sparsities=(0.2,), prune_step_fraction=0.1, prune_finetune_steps=2, teacher_workers=1,
+        latency_repeats=1)
+    result = run_sqa_study(config, corpus, tmp_path / "out")
+    rows = {(r["method"], r["model"]): r for r in result["rows"]}
+    assert set(m for m, _ in rows) == {"teacher", "labeled-only", "distilled", "taylor-pruned", "magnitude-pruned"}
+    teacher = rows[("teacher", str(teacher_path))]
+    assert teacher["teacher_pcc"] == pytest.approx(1.0)  # the teacher agrees with itself
+    assert teacher["params"] == sum(p.numel() for p in QualityStudent("xxs").parameters())
+    assert teacher["n_human"] == sum(1 for i in range(6) if i % 5 != 4)  # test clips with a PESQ label
+    for row in result["rows"]:
+        assert -1.0 <= row["pcc_weighted"] <= 1.0
+        assert row["pcc_weighted"] == pytest.approx(row["pcc_human"])  # one labeled test set: means agree
+    assert len(result["mix_grid"]) == 2
+    pruned = rows[("taylor-pruned", "xxs @ 20%")]
+    assert pruned["params"] < rows[("distilled", "xxs")]["params"] * 1.5
+    out = Path(result["paths"]["json"]).parent
+    for name in ("results.csv", "table.md", "pcc_vs_params.png", "mix_grid.csv", "labels/teacher.jsonl"):
+        assert (out / name).is_file()
+    assert result["latency"]["speedup"] > 0
+    # A re-run reuses the labels and every finished model: same numbers.
+    again = run_sqa_study(config, corpus, tmp_path / "out")
+    assert [r["pcc_weighted"] for r in again["rows"]] == pytest.approx([r["pcc_weighted"] for r in result["rows"]])
+    assert json.loads((out / "results.json").read_text())["clips"]["teacher_failures"] == 0
