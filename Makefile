@@ -7,12 +7,14 @@ LS       := $(VENV)/bin/leanspeech
 CORPUS   ?= data/corpus
 MINUTES  ?= 10
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-# Offline sources of real speech, TTS voices and noise (see README, "Where the data comes from").
+# Offline sources of real speech, TTS voices and noise (see README, "Where the data comes from"),
+# and headless Chromium, which the report test renders the HTML page in.
 APT_PACKAGES := sox libsndfile1 \
 	asterisk-core-sounds-en-wav asterisk-core-sounds-es-wav asterisk-core-sounds-fr-wav \
 	asterisk-core-sounds-it-wav asterisk-prompt-fr-armelle asterisk-prompt-es-co \
 	espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts \
-	asterisk-moh-opsound-wav sound-icons
+	asterisk-moh-opsound-wav sound-icons \
+	chromium
 # The CPU wheel of torch; a looser pin resolves to a multi-GB CUDA build.
 TORCH    := torch==2.13.0
 WHEELS   := $(wildcard /opt/wheels)

@@ -11,6 +11,7 @@ from leanspeech.audio.filterbanks import SCALES
 from leanspeech.errors import LeanspeechError
 from leanspeech.studies.enhance_cli import add_enhance_parser
 from leanspeech.studies.quality_cli import add_quality_parser
+from leanspeech.studies.spoof_cli import add_spoof_parser
 
 FILTERBANK_EXAMPLES = """examples:
   leanspeech study filterbank --out runs/filterbank
@@ -48,6 +49,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     add_sqa_parser(names)
     add_quality_parser(names)
     add_enhance_parser(names)
+    add_spoof_parser(names)
     study.set_defaults(run=lambda args: study.print_help() or 2)
 
 

@@ -31,9 +31,11 @@ from torch.ao.quantization.fx.custom_config import PrepareCustomConfig
 from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
 
 from leanspeech.nn.binary import BinaryActivation, BinaryActivationSTE, BinaryConv2d
+from leanspeech.nn.dgru import DGRU
 
 BACKEND = "x86"
-FLOAT_ONLY = (BinaryActivation, BinaryActivationSTE, BinaryConv2d)  # custom autograd: kept float, not traced
+# Kept float and not traced: custom autograd (binary layers) or data-dependent steps (D-GRU).
+FLOAT_ONLY = (BinaryActivation, BinaryActivationSTE, BinaryConv2d, DGRU)
 
 
 @contextlib.contextmanager

@@ -10,7 +10,9 @@ the authors' later code) as a (time × mel) image →
 
 `activation` names the class used after each convolution: a `torch.nn` class ("ReLU") or one
 exported by `leanspeech.nn` (a binary-activation layer), built without arguments. Each is its own
-module (`blocks[i].activation`), so a compressor can find and swap it.
+module (`blocks[i].activation`), so a compressor can find and swap it. `binary_weights` builds the
+convolutions as `leanspeech.nn.BinaryConv2d` (±sqrt(2/fan_in) weights), so a saved binary-weight model
+rebuilds as one.
 """
 
 from __future__ import annotations
@@ -36,9 +38,12 @@ def activation_class(name: str) -> type[nn.Module]:
 
 
 class ConvBlock(nn.Module):
-    def __init__(self, in_channels: int, out_channels: int, activation: type[nn.Module], pool: bool, dropout: float):
+    def __init__(
+        self, in_channels: int, out_channels: int, activation: type[nn.Module], pool: bool, dropout: float,
+        conv: type[nn.Conv2d] = nn.Conv2d,
+    ):
         super().__init__()
-        self.conv = nn.Conv2d(in_channels, out_channels, 3, padding=1)
+        self.conv = conv(in_channels, out_channels, 3, padding=1)
         self.activation = activation()
         self.pool = nn.MaxPool2d(2) if pool else nn.Identity()
         self.dropout = nn.Dropout(dropout) if pool else nn.Identity()
@@ -63,6 +68,7 @@ class QualityCNN(SpeechModel):
         n_fft: int = 640,
         hop_length: int = 320,
         log_offset: float = 1e-9,
+        binary_weights: bool = False,
     ):
         super().__init__()
         if pool not in GLOBAL_POOLS:
@@ -73,10 +79,11 @@ class QualityCNN(SpeechModel):
             log_offset=log_offset,
         )
         act = activation_class(activation)
+        conv = leanspeech.nn.BinaryConv2d if binary_weights else nn.Conv2d
         widths = (1, *channels)
         last = len(channels) - 1
         self.blocks = nn.Sequential(
-            *(ConvBlock(widths[i], widths[i + 1], act, pool=i < last, dropout=dropout) for i in range(len(channels)))
+            *(ConvBlock(widths[i], widths[i + 1], act, pool=i < last, dropout=dropout, conv=conv) for i in range(len(channels)))
         )
         self.global_pool = GLOBAL_POOLS[pool](1)
         self.dense = nn.Sequential(

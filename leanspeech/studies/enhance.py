@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
+import torch
 import yaml
 
 from leanspeech.audio.io import save_audio
@@ -42,8 +43,8 @@ class EnhanceStudyConfig:
     host: str = "enhance_gru"
     model: dict[str, Any] = field(default_factory=lambda: {"hidden": 128})  # host arguments besides rnn
     percents: tuple[float, ...] = (100.0, 75.0, 50.0, 25.0)
-    pretrain_steps: int = 300  # dense host
-    finetune_steps: int = 40  # per P, from the pretrained weights
+    pretrain_steps: int = 1500  # dense host
+    finetune_steps: int = 200  # per P, from the pretrained weights
     batch_size: int = 8
     lr: float = 2e-3
     finetune_lr: float = 5e-4
@@ -51,14 +52,15 @@ class EnhanceStudyConfig:
     segment_seconds: float = 1.5  # training crops
     train_snr_range: tuple[float, float] = (-5.0, 15.0)
     test_seconds: float = 4.0
-    test_clips: int = 48
+    test_clips: int = 64
     test_snr_range: tuple[float, float] = (0.0, 19.0)
     level_snrs: tuple[float, ...] = (-5.0, 0.0, 5.0)
-    level_clips: int = 24
+    level_clips: int = 32
     dnsmos: bool = True
     peers: tuple[str, ...] = ("rnnoise",)
     seed: int = 0
     num_workers: int = 0
+    threads: int = 1  # torch threads; on a shared CPU more threads than free cores slow training tenfold
 
     @classmethod
     def quick(cls, **overrides: Any) -> EnhanceStudyConfig:
@@ -92,7 +94,7 @@ class EnhanceStudyConfig:
             raise RecipeError(f"percents {list(self.percents)}: each must be in (0, 100]")
         if "rnn" in self.model or "rnn_options" in self.model:
             raise RecipeError("model: the study sets rnn and rnn_options itself (gru, then dgru per P)")
-        for name in ("pretrain_steps", "finetune_steps", "batch_size", "test_clips", "level_clips"):
+        for name in ("pretrain_steps", "finetune_steps", "batch_size", "test_clips", "level_clips", "threads"):
             if getattr(self, name) < 1:
                 raise RecipeError(f"{name} must be >= 1, got {getattr(self, name)}")
 
@@ -180,6 +182,7 @@ def run_enhance_study(config: EnhanceStudyConfig, corpus: str | Path, out: str |
     from leanspeech.studies.enhance_report import write_report
 
     started = time.monotonic()
+    torch.set_num_threads(config.threads)
     corpus, out = Path(corpus), Path(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "study.json").write_text(json.dumps({"corpus": str(corpus.resolve()), **asdict(config)}, indent=2))

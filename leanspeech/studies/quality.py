@@ -106,11 +106,13 @@ def _cached_features(path: Path, segments: list[Segment], rule: SegmentRule) -> 
     return features
 
 
-def _builders() -> dict[str, tuple[Callable[[], QualityCNN], Callable[[QualityCNN], QualityCNN]]]:
-    """Trained variants: (fresh model, surgery to redo after loading a saved one)."""
-    keep = lambda m: m  # noqa: E731
-    bam = lambda: QualityCNN(activation="BinaryActivation", pool="avg")  # noqa: E731
-    return {FP32: (QualityCNN, keep), BAM: (bam, keep), BAM_BW: (lambda: binarize_weights(bam()), binarize_weights)}
+def _builders() -> dict[str, Callable[[], QualityCNN]]:
+    """The variants that are trained (the others are made from trained ones after training)."""
+    return {
+        FP32: QualityCNN,
+        BAM: lambda: QualityCNN(activation="BinaryActivation", pool="avg"),
+        BAM_BW: lambda: QualityCNN(activation="BinaryActivation", pool="avg", binary_weights=True),
+    }
 
 
 def run_quality_study(config: QualityStudyConfig, corpus: str | Path, out: str | Path) -> dict[str, Any]:
@@ -145,10 +147,9 @@ def run_quality_study(config: QualityStudyConfig, corpus: str | Path, out: str |
     train_seconds: dict[str, list[float]] = {v: [] for v in _builders()}
     for seed in range(config.seeds):
         trained = {}
-        for name, (build, after_load) in _builders().items():
+        for name, build in _builders().items():
             folder = out / "runs" / f"{name.replace(' ', '').replace('+', '_').lower()}-seed{seed}"
-            trained[name], metrics = fit_or_load(folder, build, train, val, config.train, seed, f"{name} seed {seed}",
-                                                 after_load)
+            trained[name], metrics = fit_or_load(folder, build, train, val, config.train, seed, f"{name} seed {seed}")
             train_seconds[name].append(metrics["train_seconds"])
         trained[BINARY_PTQ] = binarize_activations(trained[FP32]).eval()
         trained[INT8] = quantize_static(trained[FP32], calibration)

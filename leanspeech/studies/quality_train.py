@@ -79,12 +79,10 @@ def fit(model: SpeechModel, train: tuple[Tensor, Tensor], val: tuple[Tensor, Ten
 
 
 def fit_or_load(folder: Path, build: Callable[[], SpeechModel], train: tuple[Tensor, Tensor],
-                val: tuple[Tensor, Tensor], settings: TrainSettings, seed: int, name: str,
-                after_load: Callable[[SpeechModel], SpeechModel] = lambda m: m) -> tuple[SpeechModel, dict[str, Any]]:
-    """`fit(build(), ...)` saved in `folder`, or the finished run found there. `after_load` redoes surgery
-    that the saved config does not record (binary-weight convs are rebuilt as plain Conv2d on load)."""
+                val: tuple[Tensor, Tensor], settings: TrainSettings, seed: int, name: str) -> tuple[SpeechModel, dict[str, Any]]:
+    """`fit(build(), ...)` saved in `folder`, or the finished run found there."""
     if (folder / "model.pt").is_file() and (folder / "metrics.json").is_file():
-        model = after_load(load_model(folder / "model.pt"))
+        model = load_model(folder / "model.pt")
         return model.eval(), json.loads((folder / "metrics.json").read_text())
     torch.manual_seed(seed)  # the initial weights depend on the seed too
     model, metrics = fit(build(), train, val, settings, seed, name)
