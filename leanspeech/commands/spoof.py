@@ -42,7 +42,7 @@ def load_countermeasure(path: str | Path | None = None):
     if not path.is_file() and path == DEFAULT_MODEL:
         raise LeanspeechError(f"{path}: the bundled model is missing; give one with --model")
     model = load_model(path)
-    if getattr(model, "task", "") != "spoof" and "spoof" not in model.get_config().get("base", ""):
+    if getattr(model, "task", "") != "spoof":
         raise LeanspeechError(f"{path}: not an anti-spoofing model ({model.registry_name})")
     return model
 

@@ -83,17 +83,16 @@ def clipped_fraction(wav: np.ndarray) -> float:
 def prepare_audio(wav: np.ndarray, sample_rate: int, model: SpeechModel, name: str) -> tuple[np.ndarray, EnhanceResult]:
     """Mono float32 at the model's rate, checked, and an (empty-audio) result carrying the notes."""
     result = EnhanceResult(np.zeros(0, np.float32), sample_rate)
-    wav = np.asarray(wav, dtype=np.float32)
-    if wav.ndim == 2:  # (channels, samples), as load_audio(mono=False) gives
-        if wav.shape[0] > 1:
-            result.notes.append(f"{name}: mixed {wav.shape[0]} channels down to mono")
-        wav = wav.mean(axis=0)
-    check_waveform(wav, name)
-    if (share := clipped_fraction(wav)) > 0:
+    wav = check_waveform(np.asarray(wav, dtype=np.float32), name)
+    if (share := clipped_fraction(wav)) > 0:  # before the mixdown, which could hide one clipped channel
         message = (f"{name}: {100 * share:.2f} % of the samples are at full scale (clipped input); "
                    "enhanced anyway, but the clipping distortion is not removed")
         result.warnings.append(message)
         warnings.warn(message, ClippingWarning, stacklevel=3)
+    if wav.ndim == 2:  # (channels, samples), as load_audio(mono=False) gives
+        if wav.shape[0] > 1:
+            result.notes.append(f"{name}: mixed {wav.shape[0]} channels down to mono")
+        wav = wav.mean(axis=0)
     if sample_rate != model.sample_rate:
         wav = resample(wav, sample_rate, model.sample_rate)
         result.notes.append(f"{name}: resampled from {sample_rate} Hz to the model's {model.sample_rate} Hz and back")
@@ -142,7 +141,11 @@ def enhance_audio(
         raise LeanspeechError(f"update percent must be in (0, 100], got {update_percent}")
     audio, result = prepare_audio(wav, sample_rate, model, name)
     if streaming:
-        enhanced = enhance_streaming(StreamingEnhancer.from_model(model, update_percent), audio)
+        try:
+            enhancer = StreamingEnhancer.from_model(model, update_percent)
+        except TypeError as err:  # a host the streaming runtime does not implement
+            raise LeanspeechError(f"--streaming: {err}") from None
+        enhanced = enhance_streaming(enhancer, audio)
     else:
         enhanced = enhance_offline(with_update_percent(model, update_percent) if update_percent else model, audio)
     if sample_rate != model.sample_rate:

@@ -18,7 +18,7 @@ import json
 import time
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
@@ -133,10 +133,12 @@ def train_models(config: EnhanceStudyConfig, corpus: Path, runs: Path) -> tuple[
     """Pretrain the dense host, then fine-tune one model per P; returns the models and their metrics."""
     data = MixtureDataset(corpus, "train", mixing=mixing(config, config.train_snr_range, config.seed),
                           segment_seconds=config.segment_seconds)
-    batches = mixture_batches(data, config.batch_size, config.seed, config.num_workers)
+    def batches(seed: int) -> Iterator[dict]:
+        return mixture_batches(data, config.batch_size, seed, config.num_workers)
+
     dense = build_host(config, 100.0)
-    metrics = {"pretrain": train_enhancer("dense pretrain", dense, batches, config.pretrain_steps, config.lr,
-                                          runs / "pretrain", config.loss, config.seed)}
+    metrics = {"pretrain": train_enhancer("dense pretrain", dense, batches(config.seed), config.pretrain_steps,
+                                          config.lr, runs / "pretrain", config.loss, config.seed)}
     pretrained = load_run(runs / "pretrain").state_dict()
     models = {}
     for percent in config.percents:
@@ -144,7 +146,8 @@ def train_models(config: EnhanceStudyConfig, corpus: Path, runs: Path) -> tuple[
         model = build_host(config, percent)
         model.load_state_dict(pretrained)  # D-GRU is an nn.GRU: the dense weights load as they are
         folder = runs / f"p{percent:g}"
-        metrics[name] = train_enhancer(f"fine-tune {name}", model, batches, config.finetune_steps,
+        # the same batches for every P (a fresh stream of one seed): P is the only difference
+        metrics[name] = train_enhancer(f"fine-tune {name}", model, batches(config.seed + 1), config.finetune_steps,
                                        config.finetune_lr, folder, config.loss, config.seed)
         models[percent] = load_run(folder)
     return models, metrics
@@ -179,20 +182,25 @@ def peer_enhancers(names: tuple[str, ...], rate: int) -> tuple[dict[str, Callabl
 
 def run_enhance_study(config: EnhanceStudyConfig, corpus: str | Path, out: str | Path) -> dict[str, Any]:
     """Train, score and profile every P; writes the report under `out` and returns its content."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(config.threads)
+    try:
+        return _run_study(config, Path(corpus), Path(out))
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run_study(config: EnhanceStudyConfig, corpus: Path, out: Path) -> dict[str, Any]:
     from leanspeech.studies.enhance_report import write_report
 
     started = time.monotonic()
-    torch.set_num_threads(config.threads)
-    corpus, out = Path(corpus), Path(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "study.json").write_text(json.dumps({"corpus": str(corpus.resolve()), **asdict(config)}, indent=2))
 
     print("[1/4] test sets (held-out speakers and noises, rendered once)")
     sets = test_sets(config, corpus, out)
     print("[2/4] training: dense pretraining, then fine-tuning per P")
-    train_started = time.monotonic()
     models, train_metrics = train_models(config, corpus, out / "runs")
-    train_seconds = time.monotonic() - train_started
 
     print("[3/4] scoring")
     enhancers, notes = peer_enhancers(config.peers, sets["main"].sample_rate)
@@ -213,7 +221,8 @@ def run_enhance_study(config: EnhanceStudyConfig, corpus: str | Path, out: str |
     print("[4/4] report")
     summary = {
         "config": asdict(config), "corpus": str(corpus), "scores": scores, "costs": costs,
-        "significance": significance, "train": train_metrics, "train_seconds": train_seconds,
+        "significance": significance, "train": train_metrics,
+        "train_seconds": sum(m["train_seconds"] for m in train_metrics.values()),
         "snr_levels": {name: float(clips.snr.mean()) for name, clips in sets.items() if name != "main"},
         "wall_seconds": time.monotonic() - started, "notes": notes,
     }

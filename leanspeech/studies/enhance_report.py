@@ -81,9 +81,10 @@ def markdown(summary: dict[str, Any], rows: list[dict[str, Any]], deltas: dict[s
     lines = [
         f"# D-GRU enhancement study ({config['host']}, {config['model']})",
         "",
-        f"Corpus `{summary['corpus']}`; {summary['wall_seconds'] / 60:.1f} min wall time, of which "
-        f"{summary['train_seconds'] / 60:.1f} min training ({config['pretrain_steps']} dense steps, then "
-        f"{config['finetune_steps']} per P, batch {config['batch_size']} of {config['segment_seconds']} s).",
+        f"Corpus `{summary['corpus']}`. Training took {summary['train_seconds'] / 60:.1f} min ({config['pretrain_steps']} "
+        f"dense steps, then {config['finetune_steps']} per P, batch {config['batch_size']} of "
+        f"{config['segment_seconds']} s); this invocation took {summary['wall_seconds'] / 60:.1f} min wall time "
+        "(a resumed study reuses finished runs and cached scores).",
         "",
         f"**{target_check(summary)}**",
         "",

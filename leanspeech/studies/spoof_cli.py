@@ -17,8 +17,8 @@ results.json (EER overall and per attack, parameters, FLOP/s, learned channels p
 eer_vs_flops.png (the paper's Fig. 8); re-running resumes after the last finished run.
 """
 
-QUICK = dict(fixed_steps=3, width_steps=3, eval_every=3, all_stacks_min_fractions=(0.25,), single_stacks=("B3",),
-             channels=(4, 4, 8, 8), segment_seconds=1.0, profile_seconds=1.0)
+QUICK = dict(fixed_steps=2, width_steps=2, eval_every=2, all_stacks_min_fractions=(0.25,), single_stacks=("B3",),
+             channels=(4, 4, 8, 8), segment_seconds=0.5, profile_seconds=0.5)
 
 
 def add_spoof_parser(names: argparse._SubParsersAction) -> None:

@@ -157,7 +157,7 @@ def run_vad_study(config: VadStudyConfig, corpus: str | Path, out: str | Path) -
     for name, (fraction, model, metrics) in variants.items():
         traces[name] = model_probabilities(model, clips)
         results.append(_model_result(name, "dynamic", model, traces[name], clips, metrics, fraction))
-    results += score_peers(config.peers, clips, baseline.hop_length, out / "peer_scores", traces)
+    results += score_peers(config.peers, clips, baseline.hop_length, out / "peer_scores")
 
     print("[4/4] report")
     summary = {"results": results, "clips": clips, "traces": traces, "config": config,
@@ -166,15 +166,13 @@ def run_vad_study(config: VadStudyConfig, corpus: str | Path, out: str | Path) -
     return summary
 
 
-def score_peers(names: tuple[str, ...], clips: TestClips, hop_length: int, cache: Path,
-                traces: dict[str, Any]) -> list[ModelResult]:
+def score_peers(names: tuple[str, ...], clips: TestClips, hop_length: int, cache: Path) -> list[ModelResult]:
     results = []
     rate, frames = clips.sample_rate, clips.labels.shape[1]
     if "silero-vad" in names:
         silero = PEERS.build("silero-vad")
         scores = peer_scores("silero-vad", lambda wav: silero.frame_probabilities(wav, rate, hop_length, frames),
                              clips, cache / "silero-vad.npy")
-        traces["Silero VAD"] = scores
         cost = silero.cost()
         results.append(ModelResult(name="Silero VAD", kind="peer", eer=pooled_eer(scores, clips.labels),
                                    macs_per_second=cost.macs_per_second, flops_per_second=2 * cost.macs_per_second,

@@ -42,6 +42,7 @@ def markdown_table(results: list, baseline_flops: float) -> str:
 
 def plot_eer_vs_flops(results: list, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    labels: dict[tuple[float, float], list[str]] = {}  # variants that converge to one model share a label
     for r in results:
         if r.flops_per_second is None:
             ax.axhline(100 * r.eer, color="gray", linestyle=":", linewidth=1)
@@ -50,8 +51,14 @@ def plot_eer_vs_flops(results: list, path: Path) -> None:
             continue
         marker, color = {"baseline": ("s", "tab:red"), "dynamic": ("o", "tab:green"), "peer": ("^", "tab:blue")}[r.kind]
         ax.scatter(r.flops_per_second / 1e6, 100 * r.eer, marker=marker, color=color, s=40, zorder=3)
-        label = r.name if r.bands is None else f"{r.name} ({r.bands} bands)"
-        ax.annotate(label, (r.flops_per_second / 1e6, 100 * r.eer), textcoords="offset points", xytext=(5, 4), fontsize=8)
+        names = labels.setdefault((r.flops_per_second / 1e6, 100 * r.eer), [])
+        names.append(r.name if not names else r.name.split()[-1])
+        if r.bands is not None:
+            names.append(f"({r.bands} bands)")
+    for point, names in labels.items():
+        bands = [n for n in names if n.endswith("bands)")][:1]
+        text = "/".join(n for n in names if not n.endswith("bands)"))
+        ax.annotate(" ".join([text, *bands]), point, textcoords="offset points", xytext=(5, 4), fontsize=8)
     ax.set_xscale("log")
     ax.set_xlabel("MFLOP/s (per second of audio)")
     ax.set_ylabel("EER (%)")

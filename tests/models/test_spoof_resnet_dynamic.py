@@ -57,7 +57,7 @@ def test_full_width_is_resnet34():
 @pytest.mark.parametrize("stacks", [("B0", "B1", "B2", "B3"), ("B0",), ("B1",), ("B2",), ("B3",)])
 def test_consolidation_is_output_exact(stacks):
     model = shrunk(stacks)
-    wav = model.example_wav(0.6, batch=3)
+    wav = model.example_wav(0.4, batch=3)
     model.train()
     for _ in range(2):  # train-mode passes move the BatchNorm statistics of the live channels
         model.forward_wav(wav).sum().backward()
@@ -81,12 +81,12 @@ def test_consolidated_parameters_by_formula_and_profiler_savings(tmp_path):
     plain = consolidate(model).eval()
     widths = channel_progression(plain)
     assert sum(p.numel() for p in plain.parameters()) == expected_parameters(widths, CHANNELS)
-    full = profile_model(DynResNet34(channels=CHANNELS), seconds=0.5)
-    small = profile_model(plain, seconds=0.5)
-    assert full.params.dense == expected_parameters(CHANNELS, CHANNELS)
+    full = profile_model(DynResNet34(channels=CHANNELS), seconds=0.3)
+    small = profile_model(plain, seconds=0.3)
+    assert full.params.dense == expected_parameters(CHANNELS, CHANNELS) + 4  # + one λ per stack
     assert small.params.dense == expected_parameters(widths, CHANNELS)
     # the dynamic model, profiled before consolidation, counts its live parameters already
-    assert profile_model(model, seconds=0.5).effective_params == small.params.dense
+    assert profile_model(model, seconds=0.3).effective_params == small.params.dense
     assert small.per_second["flops"] < 0.6 * full.per_second["flops"]
     loaded = load_model(save_model(plain, tmp_path / "drn.pt"))
     wav = model.example_wav(0.5, batch=2)

@@ -55,6 +55,7 @@ def study(tmp_path_factory):
     return corpus, out, json.loads((out / "results.json").read_text()), argv
 
 
+@pytest.mark.slow  # shares the module's study run (about 30 s)
 def test_quick_study_writes_every_table_and_figure(study):
     _, out, results, _ = study
     for name in ("README.md", "results.csv", "significance.csv", "delta_pesq.csv", "delta_pesq.png", "pesq_box.png"):
@@ -68,6 +69,7 @@ def test_quick_study_writes_every_table_and_figure(study):
     assert (out / "runs" / "p50" / "model.pt").is_file() and len(list((out / "examples" / "P=50").glob("*.wav"))) == 2
 
 
+@pytest.mark.slow  # shares the module's study run (about 30 s)
 def test_dgru_cost_is_the_closed_form_share_of_the_dense_gru(study):
     costs = study[2]["costs"]
     hidden = 16
@@ -78,6 +80,7 @@ def test_dgru_cost_is_the_closed_form_share_of_the_dense_gru(study):
     assert costs["P=100"]["non_gru"] >= 2 * 161 * 16 * 100
 
 
+@pytest.mark.slow  # shares the module's study run (about 30 s)
 def test_noisy_scores_and_p_values_match_direct_computation(study):
     _, out, results, _ = study
     mixture, rate = load_audio(out / "testsets" / "main" / "mixture" / "000000.wav")
@@ -92,6 +95,7 @@ def test_noisy_scores_and_p_values_match_direct_computation(study):
     assert pair["p"] == pytest.approx(stats.mannwhitneyu(a[usable], b[usable]).pvalue)
 
 
+@pytest.mark.slow  # shares the module's study run (about 30 s)
 def test_rerun_reuses_test_sets_runs_and_scores(study):
     _, out, results, argv = study
     model_time = (out / "runs" / "p50" / "model.pt").stat().st_mtime_ns

@@ -1,0 +1,118 @@
+"""The anti-spoofing study end to end (--quick) on a synthetic corpus in the ASVspoof 2019 LA layout,
+and the study's handling of bad protocols: missing files skipped and counted, unknown attack ids and
+malformed lines refused with the protocol's line number."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from leanspeech.cli import main
+from leanspeech.errors import CorpusError
+from leanspeech.studies.spoof import SpoofStudyConfig
+from leanspeech.studies.spoof_data import fit_length, read_split
+
+RATE = 16000
+PARTS = {"train": ("trn", ["A01", "A02"]), "dev": ("trl", ["A01", "A02"]), "eval": ("trl", ["A04", "A05"])}
+
+
+def write_corpus(root, files_per_class=6, seed=0):
+    """Bona fide: noise-excited harmonics; attack A0x: a pure tone whose pitch depends on the attack."""
+    rng = np.random.default_rng(seed)
+    protocols = root / "ASVspoof2019_LA_cm_protocols"
+    protocols.mkdir(parents=True)
+    t = np.arange(int(0.8 * RATE)) / RATE
+    for part, (suffix, attacks) in PARTS.items():
+        folder = root / f"ASVspoof2019_LA_{part}" / "flac"
+        folder.mkdir(parents=True)
+        lines = []
+        for i in range(files_per_class):
+            name = f"LA_{part[0].upper()}_bona{i}"
+            wav = 0.1 * rng.standard_normal(t.size) * np.sin(2 * np.pi * 150 * t)
+            sf.write(folder / f"{name}.flac", wav.astype(np.float32), RATE)
+            lines.append(f"spk{i % 2} {name} - - bonafide")
+            attack = attacks[i % len(attacks)]
+            name = f"LA_{part[0].upper()}_spoof{i}"
+            wav = 0.1 * np.sin(2 * np.pi * (300 + 100 * int(attack[1:])) * t) + 0.01 * rng.standard_normal(t.size)
+            sf.write(folder / f"{name}.flac", wav.astype(np.float32), RATE)
+            lines.append(f"spk{i % 2} {name} - {attack} spoof")
+        (protocols / f"ASVspoof2019.LA.cm.{part}.{suffix}.txt").write_text("\n".join(lines) + "\n")
+    return root
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    return write_corpus(tmp_path_factory.mktemp("la") / "LA")
+
+
+@pytest.mark.slow
+def test_quick_study_end_to_end(corpus, tmp_path):
+    out = tmp_path / "study"
+    assert main(["study", "spoof", "--corpus", str(corpus), "--out", str(out), "--quick"]) == 0
+    summary = json.loads((out / "results.json").read_text())
+    names = [r["name"] for r in summary["results"]]
+    assert names == ["RN34", "DRN34 BX 25", "DRN34 B3 12.5"]
+    assert summary["files"] == {"train": 12, "dev": 12, "test": 12}
+    baseline, bx, b3 = summary["results"]
+    assert set(bx["eer_per_attack"]) == {"A04", "A05"}  # the eval split's (unseen) attacks
+    assert baseline["channels"] == [4, 4, 8, 8] and b3["channels"][:3] == [4, 4, 8]
+    for result in summary["results"]:
+        assert 0.0 <= result["eer"] <= 1.0 and result["params"] > 0 and result["flops_per_second"] > 0
+    # a run that learned narrower stacks is consolidated: fewer parameters than RN34 exactly when narrower
+    for result in (bx, b3):
+        assert (result["params"] < baseline["params"]) == (result["channels"] != baseline["channels"])
+    rows = list(csv.DictReader((out / "results.csv").open()))
+    assert [r["name"] for r in rows] == names and "eer_A05" in rows[0]
+    assert (out / "eer_vs_flops.png").stat().st_size > 10_000
+    assert (out / "runs" / "drn34-bx-25" / "consolidated.pt").is_file()
+    # a finished run folder is reused as it is (a re-run of the study resumes after it)
+    from leanspeech.studies.spoof_train import train_run
+
+    metrics = json.loads((out / "runs" / "rn34" / "metrics.json").read_text())
+    assert train_run("RN34", None, None, None, 10**6, out / "runs" / "rn34", None, 1) == metrics
+
+
+def test_missing_files_are_skipped_and_counted(tmp_path, caplog):
+    root = write_corpus(tmp_path / "LA", files_per_class=3)
+    (root / "ASVspoof2019_LA_dev" / "flac" / "LA_D_spoof1.flac").unlink()
+    utterances = read_split(root, "dev")
+    assert len(utterances) == 5 and not any(u.path.name == "LA_D_spoof1.flac" for u in utterances)
+    assert "skipped 1 ASVspoof 2019 LA files" in caplog.text and "LA_D_spoof1.flac: file does not exist" in caplog.text
+
+
+def test_unknown_attack_id_names_the_protocol_line(tmp_path):
+    root = write_corpus(tmp_path / "LA", files_per_class=3)
+    protocol = root / "ASVspoof2019_LA_cm_protocols" / "ASVspoof2019.LA.cm.eval.trl.txt"
+    lines = protocol.read_text().splitlines()
+    lines[3] = lines[3].replace("A05", "XX9")
+    protocol.write_text("\n".join(lines) + "\n")
+    with pytest.raises(CorpusError, match=r"eval\.trl\.txt, line 4: unknown attack id 'XX9'"):
+        read_split(root, "test")
+
+
+def test_malformed_protocol_names_the_line(tmp_path):
+    root = write_corpus(tmp_path / "LA", files_per_class=3)
+    protocol = root / "ASVspoof2019_LA_cm_protocols" / "ASVspoof2019.LA.cm.train.trn.txt"
+    protocol.write_text(protocol.read_text() + "spk0,LA_T_bona0,-,-,bonafide\n")
+    with pytest.raises(CorpusError, match=r"train\.trn\.txt, line 7"):
+        read_split(root, "train")
+
+
+def test_fit_length_repeats_short_and_crops_long():
+    short = np.arange(3.0)
+    assert fit_length(short, 7).tolist() == [0, 1, 2, 0, 1, 2, 0]
+    assert fit_length(np.arange(10.0), 4, offset=5).tolist() == [5, 6, 7, 8]
+
+
+def test_recipes_load(tmp_path):
+    from pathlib import Path
+
+    for recipe in sorted(Path(__file__).resolve().parents[2].joinpath("recipes", "spoof").glob("*.yaml")):
+        config = SpoofStudyConfig.from_yaml(recipe)
+        assert config.beta == 1.0 and config.train.batch_size == 32 and config.train.lr == 1e-3
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("single_stacks: [B7]\n")
+    with pytest.raises(Exception, match="B7"):
+        SpoofStudyConfig.from_yaml(bad)
