@@ -30,6 +30,7 @@ from leanspeech.runtime import StreamingEnhancer
 
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "assets" / "enhance" / "default.pt"
 CLIP_LEVEL = 0.999  # |sample| at or above this counts as clipped (full scale after float conversion)
+CLIPPED_SHARE = 1e-3  # warn from 0.1 % of the samples at full scale: a lone full-scale peak is not clipping
 
 
 class ClippingWarning(UserWarning):
@@ -84,7 +85,7 @@ def prepare_audio(wav: np.ndarray, sample_rate: int, model: SpeechModel, name: s
     """Mono float32 at the model's rate, checked, and an (empty-audio) result carrying the notes."""
     result = EnhanceResult(np.zeros(0, np.float32), sample_rate)
     wav = check_waveform(np.asarray(wav, dtype=np.float32), name)
-    if (share := clipped_fraction(wav)) > 0:  # before the mixdown, which could hide one clipped channel
+    if (share := clipped_fraction(wav)) >= CLIPPED_SHARE:  # before the mixdown, which could hide one clipped channel
         message = (f"{name}: {100 * share:.2f} % of the samples are at full scale (clipped input); "
                    "enhanced anyway, but the clipping distortion is not removed")
         result.warnings.append(message)
