@@ -1,8 +1,9 @@
 """The D-GRU speech-enhancement study (dgru-speech-enhancement.md §4-5), small scale, on CPU.
 
 Schedule (as in the related DeltaGRU code): pretrain the dense host, then, for every update
-percentage P, load its weights into the same host with D-GRU layers at P and fine-tune briefly; P =
-100 gets the same fine-tuning as a dense GRU, so every P has trained equally long. Training mixes
+percentage P, load its weights into the same host with D-GRU layers at P and fine-tune briefly on the
+same batches; P = 100 gets the same fine-tuning as a dense GRU, so every P has trained equally long.
+The paper does not give its step counts; the recipe does. Training mixes
 speech and noise of the corpus' train split on the fly at SNR -5...15 dB (no reverberation, as the
 paper's no-reverb test). Test sets come from held-out speakers and noises, rendered once and reused:
 one at SNR uniform in 0...19 dB (the DNS no-reverb test's range) and one per SNR in {-5, 0, 5} dB.
@@ -136,6 +137,7 @@ def train_models(config: EnhanceStudyConfig, corpus: Path, runs: Path) -> tuple[
     def batches(seed: int) -> Iterator[dict]:
         return mixture_batches(data, config.batch_size, seed, config.num_workers)
 
+    torch.manual_seed(config.seed)  # the initial weights
     dense = build_host(config, 100.0)
     metrics = {"pretrain": train_enhancer("dense pretrain", dense, batches(config.seed), config.pretrain_steps,
                                           config.lr, runs / "pretrain", config.loss, config.seed)}

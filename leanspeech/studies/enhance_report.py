@@ -116,7 +116,7 @@ def markdown(summary: dict[str, Any], rows: list[dict[str, Any]], deltas: dict[s
                   "| condition | " + " | ".join(f"{s} dB" for s in levels) + " |", "|---|" + "---:|" * len(levels)]
         lines += [f"| {label} | " + " | ".join(_fmt(v, 3) for v in values.values()) + " |"
                   for label, values in deltas.items()]
-    lines += [f"", *[f"- note: {n}" for n in summary["notes"]]]
+    lines += ["", *[f"- note: {n}" for n in summary["notes"]]]
     return "\n".join(lines) + "\n"
 
 

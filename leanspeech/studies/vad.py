@@ -91,6 +91,7 @@ class ModelResult:
     train_seconds: float | None = None
     min_fraction: float | None = None
     note: str = ""
+    model: str | None = None  # the scored model file, relative to the report folder
 
 
 def variant_name(min_fraction: float) -> str:
@@ -98,13 +99,13 @@ def variant_name(min_fraction: float) -> str:
 
 
 def _model_result(name: str, kind: str, model, probabilities, clips: TestClips, metrics: dict[str, Any],
-                  min_fraction: float | None = None) -> ModelResult:
+                  model_file: str, min_fraction: float | None = None) -> ModelResult:
     profile = profile_model(model, seconds=clips.mixtures.shape[1] / clips.sample_rate)
     return ModelResult(
         name=name, kind=kind, eer=pooled_eer(probabilities, clips.labels),
         bands=model.conv.in_channels, conv_channels=model.conv.out_channels, params=int(profile.params.dense),
         macs_per_second=profile.per_second["macs"], flops_per_second=profile.per_second["flops"],
-        train_seconds=metrics.get("train_seconds"), min_fraction=min_fraction,
+        train_seconds=metrics.get("train_seconds"), min_fraction=min_fraction, model=model_file,
     )
 
 
@@ -148,15 +149,15 @@ def run_vad_study(config: VadStudyConfig, corpus: str | Path, out: str | Path) -
         metrics["train_seconds"] += phase1["train_seconds"]  # the shared phase is part of every variant
         consolidated = consolidate(load_run(folder)).eval()
         save_model(consolidated, folder / "consolidated.pt")
-        variants[name] = (fraction, consolidated, metrics)
+        variants[name] = (fraction, consolidated, metrics, f"../runs/{folder.name}/consolidated.pt")
 
     print("[3/4] scoring models and peers on the test set")
     results = [_model_result(BASELINE, "baseline", baseline, probs := model_probabilities(baseline, clips), clips,
-                             base_metrics)]
+                             base_metrics, "../runs/crnnvad/model.pt")]
     traces = {BASELINE: probs}
-    for name, (fraction, model, metrics) in variants.items():
+    for name, (fraction, model, metrics, model_file) in variants.items():
         traces[name] = model_probabilities(model, clips)
-        results.append(_model_result(name, "dynamic", model, traces[name], clips, metrics, fraction))
+        results.append(_model_result(name, "dynamic", model, traces[name], clips, metrics, model_file, fraction))
     results += score_peers(config.peers, clips, baseline.hop_length, out / "peer_scores")
 
     print("[4/4] report")

@@ -12,7 +12,7 @@ import json
 import math
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 
@@ -20,8 +20,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+if TYPE_CHECKING:
+    from leanspeech.studies.vad import ModelResult
+
 COLUMNS = ("name", "kind", "eer", "bands", "conv_channels", "params", "macs_per_second", "flops_per_second",
-           "train_seconds", "min_fraction", "note")
+           "train_seconds", "min_fraction", "note", "model")
+METHODS = {"baseline": "baseline", "dynamic": "width"}
 
 
 def _m(value: float | None) -> str:
@@ -100,6 +104,19 @@ def plot_traces(clips: Any, traces: dict[str, np.ndarray], names: tuple[str, str
     plt.close(fig)
 
 
+def report_point(result: ModelResult) -> dict[str, Any]:
+    """One model or peer in the schema of `leanspeech.report` (see leanspeech/report/__init__.py)."""
+    complexity = {"params": result.params, "macs_per_second": result.macs_per_second,
+                  "flops_per_second": result.flops_per_second}
+    return {
+        "task": "vad", "name": result.name, "method": METHODS.get(result.kind, result.name),
+        "kind": "peer" if result.kind == "peer" else "ours",
+        "metric": {"name": "eer", "value": result.eer, "higher_is_better": False},
+        "complexity": {k: v for k, v in complexity.items() if v is not None},
+        **({"model": result.model} if result.model else {}),
+    }
+
+
 def write_report(summary: dict[str, Any], out: Path) -> Path:
     results, clips, config = summary["results"], summary["clips"], summary["config"]
     baseline = next(r for r in results if r.kind == "baseline")
@@ -111,6 +128,7 @@ def write_report(summary: dict[str, Any], out: Path) -> Path:
         writer.writeheader()
         writer.writerows(asdict(r) for r in results)
     metrics = {
+        "points": [report_point(r) for r in results],  # the form `leanspeech report` reads
         "results": [asdict(r) for r in results],
         "test_clips": int(len(clips.mixtures)),
         "test_frames": int(clips.labels.size),

@@ -15,6 +15,7 @@ from leanspeech.cli import main
 from leanspeech.errors import RecipeError
 from leanspeech.models.io import load_model
 from leanspeech.registry import MODELS
+from leanspeech.report import read_run
 from leanspeech.studies.vad import VadStudyConfig
 from leanspeech.studies.vad_eval import error_point, operating_points_eer, pooled_eer
 from leanspeech.studies.vad_report import pick_trace_clips
@@ -94,6 +95,10 @@ def test_quick_demo_end_to_end_and_resume(tiny_corpus, tmp_path, capsys):
         assert consolidated.conv.in_channels >= round(80 * float(fraction) / 100)
     assert len(list((out / "runs").glob("*/metrics.json"))) == 6  # baseline, shared phase 1, four variants
     assert json.loads((report / "metrics.json").read_text())["test_clips"] == 8
+
+    points, incomplete = read_run(report)  # what `leanspeech report` sees: every model and peer, complete
+    assert not incomplete and {p.name for p in points} == set(rows)
+    assert {p.name for p in points if p.kind == "peer"} == {"Silero VAD", "WebRTC VAD"}
 
 
 def test_a_finished_run_is_reused_and_a_variant_branches_off_phase_one(tmp_path):
