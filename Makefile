@@ -26,8 +26,9 @@ demo: setup
 	$(LS) data build --out $(CORPUS) --minutes $(MINUTES)
 	$(LS) demo --corpus $(CORPUS)
 
+# Two test processes with one math thread each: more threads than cores slows every test down.
 test: setup
-	$(PY) -m pytest -n 2 -q
+	OMP_NUM_THREADS=1 $(PY) -m pytest -n 2 -q
 
 setup: system venv
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
-import torch
 from torch import Tensor, nn
 
 from leanspeech.errors import LeanspeechError

@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
-import yaml
 
 from leanspeech.audio.io import save_audio
 from leanspeech.data.datasets import FixedTestSet, MixtureDataset
@@ -31,9 +30,15 @@ from leanspeech.errors import RecipeError
 from leanspeech.models.base import SpeechModel
 from leanspeech.registry import MODELS, PEERS
 from leanspeech.studies.enhance_eval import (
-    TestClips, cost_split, load_test_clips, model_enhancer, p_value_table, score_condition,
+    TestClips,
+    cost_split,
+    load_test_clips,
+    model_enhancer,
+    p_value_table,
+    score_condition,
 )
 from leanspeech.studies.enhance_train import load_run, mixture_batches, train_enhancer
+from leanspeech.studies.recipe import check_keys, read_recipe
 
 NOISY = "noisy"
 EXAMPLES_PER_CONDITION = 2  # enhanced clips of the main test set written as wav, for listening
@@ -72,21 +77,11 @@ class EnhanceStudyConfig:
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> EnhanceStudyConfig:
-        path = Path(path)
-        if not path.is_file():
-            raise RecipeError(f"{path}: study recipe does not exist")
-        try:
-            values = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as err:
-            raise RecipeError(f"{path}: not valid YAML ({err})") from None
-        return cls.from_dict(values, str(path))
+        return cls.from_dict(read_recipe(path), str(path))
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], where: str = "study") -> EnhanceStudyConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise RecipeError(f"{where}: unknown key(s) {unknown}; valid keys are {sorted(known)}")
+        check_keys(values, cls, where)
         tuples = {"percents", "train_snr_range", "test_snr_range", "level_snrs", "peers"}
         return cls(**{k: tuple(v) if k in tuples else v for k, v in values.items()})
 

@@ -17,24 +17,29 @@ from __future__ import annotations
 import json
 import statistics
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
-import yaml
 from torch import Tensor
 from tqdm import tqdm
 
-from leanspeech.compress.binarize import binarize_activations, binarize_weights
+from leanspeech.compress.binarize import binarize_activations
 from leanspeech.compress.quantize import quantize_static
 from leanspeech.data.pesq_segments import (
-    PesqDataConfig, Segment, SegmentRule, build_pesq_segments, load_segment, read_pesq_segments,
+    PesqDataConfig,
+    Segment,
+    SegmentRule,
+    build_pesq_segments,
+    load_segment,
+    read_pesq_segments,
 )
-from leanspeech.errors import LeanspeechError, RecipeError
+from leanspeech.errors import LeanspeechError
 from leanspeech.metrics import agreement
 from leanspeech.models.quality_cnn import QualityCNN
 from leanspeech.studies.quality_train import TrainSettings, fit_or_load, predict
+from leanspeech.studies.recipe import check_keys, read_recipe, section
 
 FP32, BINARY_PTQ, BAM, BAM_BW, INT8, BAM_INT8 = (
     "fp32", "binary PTQ", "BAM-QAT", "BAM + binary weights", "int8 PTQ", "BAM + int8")
@@ -53,32 +58,19 @@ class QualityStudyConfig:
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> QualityStudyConfig:
-        path = Path(path)
-        if not path.is_file():
-            raise RecipeError(f"{path}: study recipe does not exist")
-        return cls.from_dict(yaml.safe_load(path.read_text()) or {}, str(path))
+        return cls.from_dict(read_recipe(path), str(path))
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], where: str = "study") -> QualityStudyConfig:
         values = dict(values)
-        _check_keys(values, cls, where)
+        check_keys(values, cls, where)
         data = dict(values.pop("data", {}) or {})
-        _check_keys(data, PesqDataConfig, f"{where}: data")
-        segments = data.pop("segments", {}) or {}
-        _check_keys(segments, SegmentRule, f"{where}: data: segments")
-        train = values.pop("train", {}) or {}
-        _check_keys(train, TrainSettings, f"{where}: train")
+        check_keys(data, PesqDataConfig, f"{where}: data")
+        segments = section(SegmentRule, data.pop("segments", None), f"{where}: data: segments")
+        train = section(TrainSettings, values.pop("train", None), f"{where}: train")
         if "gap_seconds" in data:
             data["gap_seconds"] = tuple(data["gap_seconds"])
-        return cls(data=PesqDataConfig(segments=SegmentRule(**segments), **data), train=TrainSettings(**train),
-                   **values)
-
-
-def _check_keys(values: dict[str, Any], cls: type, where: str) -> None:
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise RecipeError(f"{where}: unknown key(s) {unknown}; valid keys are {sorted(known)}")
+        return cls(data=PesqDataConfig(segments=segments, **data), train=train, **values)
 
 
 def segment_features(segments: list[Segment], rule: SegmentRule, batch: int = 16) -> Tensor:

@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from leanspeech.compress.consolidate import consolidate
 from leanspeech.errors import RecipeError
@@ -28,6 +27,7 @@ from leanspeech.models.io import load_model, save_model
 from leanspeech.models.spoof_resnet_dynamic import STACK_NAMES, channel_progression
 from leanspeech.profile.model_profile import profile_model
 from leanspeech.registry import MODELS
+from leanspeech.studies.recipe import check_keys, read_recipe, section
 from leanspeech.studies.spoof_data import BONAFIDE, SpoofCrops, read_split
 from leanspeech.studies.spoof_train import score, train_run
 from leanspeech.studies.vad_train import TrainSettings
@@ -53,22 +53,13 @@ class SpoofStudyConfig:
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> SpoofStudyConfig:
-        path = Path(path)
-        if not path.is_file():
-            raise RecipeError(f"{path}: study recipe does not exist")
-        return cls.from_dict(yaml.safe_load(path.read_text()) or {}, str(path))
+        return cls.from_dict(read_recipe(path), str(path))
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], where: str = "study") -> SpoofStudyConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise RecipeError(f"{where}: unknown key(s) {unknown}; valid keys are {sorted(known)}")
+        check_keys(values, cls, where)
         values = dict(values)
-        try:
-            train = TrainSettings(**values.pop("train", {}) or {})
-        except TypeError as err:
-            raise RecipeError(f"{where}: train: {err}") from None
+        train = section(TrainSettings, values.pop("train", None), f"{where}: train")
         for key in ("all_stacks_min_fractions", "single_stacks", "single_stack_min_fractions", "channels"):
             if key in values:
                 values[key] = tuple(values[key])

@@ -23,29 +23,42 @@ import functools
 import hashlib
 import json
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 import torch
-import yaml
 from tqdm import tqdm
 
 from leanspeech.audio.io import load_audio
 from leanspeech.compress.prune import PruneConfig, prune_model
-from leanspeech.compress.teachers import TEACHER_RATE, DistillMosTeacher, DnsmosTeacher, ModelTeacher, Teacher
+from leanspeech.compress.teachers import (
+    TEACHER_RATE,
+    DistillMosTeacher,
+    DnsmosTeacher,
+    ModelTeacher,
+    Teacher,
+)
 from leanspeech.data.corpus import build_corpus
 from leanspeech.data.manifest import ManifestEntry, read_manifest
 from leanspeech.data.pseudo_labels import cached_pseudo_labels
-from leanspeech.errors import CorpusError, RecipeError
+from leanspeech.errors import CorpusError
 from leanspeech.models.io import load_model
 from leanspeech.models.quality_student import QualityStudent
 from leanspeech.profile.latency import time_call, torch_threads
 from leanspeech.profile.params import count_parameters
+from leanspeech.studies.recipe import check_keys, read_recipe
 from leanspeech.studies.sqa_report import evaluate, write_report
 from leanspeech.studies.sqa_train import (
-    Pool, StudentTraining, batches, fit_label_map, map_labels, predict, train_or_load, train_student,
+    Pool,
+    StudentTraining,
+    batches,
+    fit_label_map,
+    map_labels,
+    predict,
+    train_or_load,
+    train_student,
 )
 
 DISTILL_MOS_PARAMETERS = 4_133_226  # the xl student (models/quality_student.py), Distill-MOS's size
@@ -82,18 +95,10 @@ class SqaStudyConfig:
 
     @classmethod
     def from_yaml(cls, path: str | Path, quick: bool = False) -> SqaStudyConfig:
-        path = Path(path)
-        if not path.is_file():
-            raise RecipeError(f"{path}: study recipe does not exist")
-        values = dict(yaml.safe_load(path.read_text()) or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise RecipeError(f"{path}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        values = dict(read_recipe(path))
+        check_keys(values, cls, str(path))
         train = values.pop("train", None) or {}
-        bad = sorted(set(train) - {f.name for f in fields(StudentTraining)})
-        if bad:
-            raise RecipeError(f"{path}: train: unknown key(s) {', '.join(bad)}")
+        check_keys(train, StudentTraining, f"{path}: train")
         for key in ("sizes", "mix_grid", "prune_sparsities"):
             if key in values:
                 values[key] = tuple(values[key])

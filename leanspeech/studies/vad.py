@@ -14,23 +14,32 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+import leanspeech.peers  # noqa: F401  (fills PEERS)
 from leanspeech.compress.consolidate import consolidate
 from leanspeech.data.datasets import FixedTestSet, MixtureDataset
-from leanspeech.errors import RecipeError
-import leanspeech.peers  # noqa: F401  (fills PEERS)
 from leanspeech.models.io import save_model
 from leanspeech.profile.model_profile import profile_model
 from leanspeech.registry import MODELS, PEERS
+from leanspeech.studies.recipe import check_keys, read_recipe, section
 from leanspeech.studies.vad_eval import (
-    TestClips, error_point, load_test_clips, model_probabilities, operating_points_eer, peer_scores, pooled_eer,
+    TestClips,
+    error_point,
+    load_test_clips,
+    model_probabilities,
+    operating_points_eer,
+    peer_scores,
+    pooled_eer,
 )
-from leanspeech.studies.vad_train import TrainSettings, load_run, mixture_batches, train_run
+from leanspeech.studies.vad_train import (
+    TrainSettings,
+    load_run,
+    mixture_batches,
+    train_run,
+)
 
 BASELINE = "CRNNVAD"
 
@@ -55,23 +64,13 @@ class VadStudyConfig:
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> VadStudyConfig:
-        path = Path(path)
-        if not path.is_file():
-            raise RecipeError(f"{path}: study recipe does not exist")
-        values = yaml.safe_load(path.read_text()) or {}
-        return cls.from_dict(values, str(path))
+        return cls.from_dict(read_recipe(path), str(path))
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], where: str = "study") -> VadStudyConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise RecipeError(f"{where}: unknown key(s) {unknown}; valid keys are {sorted(known)}")
+        check_keys(values, cls, where)
         values = dict(values)
-        try:
-            train = TrainSettings(**values.pop("train", {}) or {})
-        except TypeError as err:
-            raise RecipeError(f"{where}: train: {err}") from None
+        train = section(TrainSettings, values.pop("train", None), f"{where}: train")
         for key in ("min_fractions", "peers"):
             if key in values:
                 values[key] = tuple(values[key])
