@@ -2,17 +2,30 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import Any, Callable, Generic, Iterator, TypeVar
 
 T = TypeVar("T")
 
 
 class Registry(Generic[T]):
-    """A mapping from names to classes or factories, filled by the `register` decorator."""
+    """A mapping from names to classes or factories, filled by the `register` decorator.
 
-    def __init__(self, kind: str):
+    `fill_from` names the packages whose import registers the entries: they are imported on the first
+    lookup, so `PEERS.build("dnsmos")` works without the caller importing `leanspeech.peers` first.
+    """
+
+    def __init__(self, kind: str, fill_from: tuple[str, ...] = ()):
         self.kind = kind
         self._entries: dict[str, T] = {}
+        self._fill_from = fill_from
+        self._filled = not fill_from
+
+    def _fill(self) -> None:
+        if not self._filled:
+            self._filled = True  # set first: the imported modules register into this registry
+            for module in self._fill_from:
+                importlib.import_module(module)
 
     def register(self, name: str | None = None) -> Callable[[T], T]:
         def decorator(obj: T) -> T:
@@ -27,6 +40,7 @@ class Registry(Generic[T]):
         return decorator
 
     def get(self, name: str) -> T:
+        self._fill()
         try:
             return self._entries[name]
         except KeyError:
@@ -37,20 +51,23 @@ class Registry(Generic[T]):
         return self.get(name)(**kwargs)
 
     def names(self) -> list[str]:
+        self._fill()
         return sorted(self._entries)
 
     def __contains__(self, name: object) -> bool:
+        self._fill()
         return name in self._entries
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())
 
     def __len__(self) -> int:
+        self._fill()
         return len(self._entries)
 
 
-MODELS: Registry = Registry("model")
-SOURCES: Registry = Registry("corpus source")
-READERS: Registry = Registry("corpus reader")
-DATASETS: Registry = Registry("dataset")
-PEERS: Registry = Registry("peer")
+MODELS: Registry = Registry("model", fill_from=("leanspeech.models",))
+SOURCES: Registry = Registry("corpus source", fill_from=("leanspeech.data.sources",))
+READERS: Registry = Registry("corpus reader", fill_from=("leanspeech.data.readers",))
+DATASETS: Registry = Registry("dataset", fill_from=("leanspeech.data.datasets",))
+PEERS: Registry = Registry("peer", fill_from=("leanspeech.peers",))

@@ -1,3 +1,5 @@
+import sys
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -98,3 +100,29 @@ def test_load_audio_zero_length_nan_and_short(tmp_path):
 def test_cli_help_lists_commands(capsys):
     assert main([]) == 0
     assert "COMMAND" in capsys.readouterr().out
+
+
+def test_registries_fill_themselves_on_first_lookup():
+    # A fresh interpreter: nothing but the registry module is imported before the lookups.
+    import subprocess
+    import sys
+
+    code = ("from leanspeech.registry import DATASETS, MODELS, PEERS, READERS, SOURCES; "
+            "print('dnsmos' in PEERS, 'crnn_vad' in MODELS, 'asvspoof2019-la' in READERS, "
+            "'mixture' in DATASETS, 'ivr-prompts' in SOURCES)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["True"] * 5
+
+
+def test_registry_fill_from_imports_the_named_module_once(tmp_path, monkeypatch):
+    (tmp_path / "fills_things.py").write_text(
+        "from tests_registry_target import THINGS\nTHINGS.register('filled')(type('Filled', (), {}))\n"
+    )
+    target = Registry("thing", fill_from=("fills_things",))
+    module = type(sys)("tests_registry_target")
+    module.THINGS = target
+    monkeypatch.setitem(sys.modules, "tests_registry_target", module)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert target.names() == ["filled"]
+    assert target.names() == ["filled"]  # imported once, registered once

@@ -49,3 +49,12 @@ def test_score_cli_reports_bad_files(model_file, tmp_path, capsys):
     assert main(["score", str(WAV), str(tiny), "--model", str(model_file)]) == 1  # one scored, one skipped
     with pytest.raises(LeanspeechError, match="no file could be scored"):
         run_score(argparse.Namespace(files=[tmp_path / "missing.wav"], model=model_file, dnsmos=False))
+
+
+def test_without_a_bundled_model_the_error_says_what_to_do(tmp_path, monkeypatch, capsys):
+    import leanspeech.commands.score as score
+
+    monkeypatch.setattr(score, "DEFAULT_MODEL", tmp_path / "absent.pt")
+    wav = save_audio(tmp_path / "a.wav", np.zeros(16000, np.float32) + 0.01, 16000)
+    assert main(["score", str(wav)]) == 2
+    assert "no quality model is bundled yet" in capsys.readouterr().err
