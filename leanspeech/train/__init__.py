@@ -7,6 +7,7 @@ Methods plug in through `hooks.EXTRA_LOSSES` (terms added to the loss) and `hook
 from leanspeech.train.hooks import CALLBACKS, EXTRA_LOSSES
 from leanspeech.train.losses import LOSSES
 from leanspeech.train import enhance_losses  # noqa: F401  (registers the enhancement losses)
+from leanspeech.train import width  # noqa: F401  (registers width-penalty and width-projection)
 from leanspeech.train.metrics import METRICS
 from leanspeech.train.module import TaskModule
 from leanspeech.train.run import train

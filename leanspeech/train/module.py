@@ -12,7 +12,7 @@ from leanspeech.models.base import SpeechModel
 from leanspeech.train.hooks import ExtraLoss
 from leanspeech.train.losses import LOGIT_LOSSES, LOSSES
 from leanspeech.train.metrics import TaskMetrics
-from leanspeech.train.optim import build_optimizer, build_scheduler
+from leanspeech.train.optim import build_optimizer, build_scheduler, model_parameter_groups
 
 
 def batch_item(batch: Any, key: str | int, role: str) -> Tensor:
@@ -85,7 +85,7 @@ class TaskModule(L.LightningModule):
         self.metrics.reset()
 
     def configure_optimizers(self) -> Any:
-        optimizer = build_optimizer(self.model.parameters(), self.optim)
+        optimizer = build_optimizer(model_parameter_groups(self.model, self.optim["weight_decay"]), self.optim)
         scheduler = build_scheduler(optimizer, self.scheduler)
         if scheduler is None:
             return optimizer

@@ -7,6 +7,7 @@ from typing import Any, Iterable
 import torch
 from torch import nn
 
+from leanspeech.compress.width import parameter_groups
 
 OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
     "adam": torch.optim.Adam,
@@ -22,7 +23,13 @@ SCHEDULERS: dict[str, type | None] = {
 SCHEDULER_KEYS = ("name", "monitor", "interval", "frequency")
 
 
-def build_optimizer(params: Iterable[nn.Parameter], optim: dict[str, Any]) -> torch.optim.Optimizer:
+def model_parameter_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """One group with the recipe's weight decay, plus one without for the widths λ of dynamic layers:
+    decay would shrink them beside the width penalty."""
+    return [group for group in parameter_groups(model, weight_decay) if group["params"]]
+
+
+def build_optimizer(params: Iterable[nn.Parameter] | Iterable[dict[str, Any]], optim: dict[str, Any]) -> torch.optim.Optimizer:
     kwargs = {k: v for k, v in optim.items() if k != "name"}
     return OPTIMIZERS[optim["name"]](params, **kwargs)
 
