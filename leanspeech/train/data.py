@@ -33,7 +33,8 @@ def build_loaders(data: dict[str, Any], seed: int) -> tuple[DataLoader, DataLoad
             batch_size=batch_size,
             shuffle=shuffle,
             num_workers=workers,
-            persistent_workers=workers > 0,
+            # Workers hold a copy of the dataset: an epoch-aware one needs fresh workers to see its epoch.
+            persistent_workers=workers > 0 and not callable(getattr(dataset, "set_epoch", None)),
             collate_fn=getattr(dataset, "collate_fn", None),  # a dataset with ragged items brings its own
             generator=torch.Generator().manual_seed(seed) if shuffle else None,
         )

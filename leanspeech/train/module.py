@@ -85,7 +85,7 @@ class TaskModule(L.LightningModule):
         self.metrics.reset()
 
     def configure_optimizers(self) -> Any:
-        optimizer = build_optimizer(model_parameter_groups(self.model, self.optim["weight_decay"]), self.optim)
+        optimizer = build_optimizer(model_parameter_groups(self.model, self.optim.get("weight_decay", 0.0)), self.optim)
         scheduler = build_scheduler(optimizer, self.scheduler)
         if scheduler is None:
             return optimizer

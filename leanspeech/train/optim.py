@@ -9,6 +9,7 @@ from torch import nn
 
 from leanspeech.compress.width import parameter_groups
 
+
 OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
     "adam": torch.optim.Adam,
     "adamw": torch.optim.AdamW,
@@ -29,7 +30,8 @@ def model_parameter_groups(model: nn.Module, weight_decay: float) -> list[dict[s
     return [group for group in parameter_groups(model, weight_decay) if group["params"]]
 
 
-def build_optimizer(params: Iterable[nn.Parameter] | Iterable[dict[str, Any]], optim: dict[str, Any]) -> torch.optim.Optimizer:
+def build_optimizer(params: Iterable[Any], optim: dict[str, Any]) -> torch.optim.Optimizer:
+    """`params`: parameters or parameter groups."""
     kwargs = {k: v for k, v in optim.items() if k != "name"}
     return OPTIMIZERS[optim["name"]](params, **kwargs)
 

@@ -32,6 +32,16 @@ def _arguments(entry: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in entry.items() if k != "name"}
 
 
+class NewMixesEachEpoch(L.Callback):
+    """Tell a dataset that draws per epoch (MixtureDataset.set_epoch) which epoch it is, so every epoch
+    trains on new mixes. Its loader's workers are not persistent (train/data.py), so they see it."""
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        dataset = getattr(trainer.train_dataloader, "dataset", None)
+        if callable(getattr(dataset, "set_epoch", None)):
+            dataset.set_epoch(trainer.current_epoch)
+
+
 class SaveLast(L.Callback):
     """Write last.ckpt when fit ends, also mid-epoch (max_steps) or on an exception or Ctrl-C, so that
     re-running resumes from the very last step. ModelCheckpoint alone saves only after validation, and
@@ -89,7 +99,7 @@ def train(recipe: dict[str, Any], callbacks: Sequence[L.Callback] = ()) -> Path:
         enable_version_counter=False,  # last.ckpt is overwritten, never last-v1.ckpt: resume finds one file
         **recipe["checkpoint"],
     )
-    engine_callbacks: list[L.Callback] = [best, SaveLast(checkpoints / "last.ckpt"), history]
+    engine_callbacks: list[L.Callback] = [best, SaveLast(checkpoints / "last.ckpt"), history, NewMixesEachEpoch()]
     engine_callbacks.append(LearningRateMonitor())
     stopping = recipe["early_stopping"]
     if stopping["enabled"]:

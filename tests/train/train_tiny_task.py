@@ -61,3 +61,16 @@ class SyntheticProblem(Dataset):
         if self.as_tuple:
             return self.x[i], self.y[i]
         return {"input": self.x[i], "target": self.y[i]}
+
+
+@DATASETS.register("test-epoch-aware")
+class EpochAwareProblem(SyntheticProblem):
+    """SyntheticProblem whose items carry the epoch the dataset was told (as MixtureDataset draws per epoch)."""
+
+    epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __getitem__(self, i: int):
+        return {**super().__getitem__(i), "epoch": torch.tensor(self.epoch)}
