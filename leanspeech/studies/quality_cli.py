@@ -9,9 +9,9 @@ from rich.console import Console
 from rich.table import Table
 
 QUALITY_EXAMPLES = """examples:
-  leanspeech data build --out corpora/vad --minutes 3
-  leanspeech study quality --corpus corpora/vad --out runs/quality-small --recipe recipes/quality/small.yaml
-  leanspeech study quality --corpus corpora/vad --out runs/quality-quick --quick
+  leanspeech data build --out data/corpus --minutes 3
+  leanspeech study quality --corpus data/corpus --out runs/quality-small --recipe recipes/quality/small.yaml
+  leanspeech study quality --corpus data/corpus --out runs/quality-quick --quick
 
 Writes results.csv and results.json (per variant: test MSE and PCC mean ± std over seeds, parameters,
 MACs and binary MACs, activation bytes per sample, file size, latency ratio to fp32 channels_last),
