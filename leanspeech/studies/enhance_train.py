@@ -22,6 +22,7 @@ from tqdm import tqdm
 from leanspeech.data.datasets import MixtureDataset
 from leanspeech.models.base import SpeechModel
 from leanspeech.models.io import load_model, save_model
+from leanspeech.studies.runs import is_finished
 from leanspeech.train.losses import LOSSES
 
 
@@ -32,10 +33,6 @@ def mixture_batches(dataset: MixtureDataset, batch_size: int, seed: int, workers
         dataset.set_epoch(epoch)
         yield from DataLoader(dataset, batch_size=batch_size, shuffle=True, drop_last=True,
                               num_workers=workers, generator=generator)
-
-
-def is_finished(run_dir: Path) -> bool:
-    return (run_dir / "model.pt").is_file() and (run_dir / "metrics.json").is_file()
 
 
 def train_enhancer(

@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from leanspeech.models.base import SpeechModel
 from leanspeech.models.io import load_model, save_model
+from leanspeech.studies.runs import is_finished
 
 
 @dataclass
@@ -81,7 +82,7 @@ def fit(model: SpeechModel, train: tuple[Tensor, Tensor], val: tuple[Tensor, Ten
 def fit_or_load(folder: Path, build: Callable[[], SpeechModel], train: tuple[Tensor, Tensor],
                 val: tuple[Tensor, Tensor], settings: TrainSettings, seed: int, name: str) -> tuple[SpeechModel, dict[str, Any]]:
     """`fit(build(), ...)` saved in `folder`, or the finished run found there."""
-    if (folder / "model.pt").is_file() and (folder / "metrics.json").is_file():
+    if is_finished(folder):
         model = load_model(folder / "model.pt")
         return model.eval(), json.loads((folder / "metrics.json").read_text())
     torch.manual_seed(seed)  # the initial weights depend on the seed too

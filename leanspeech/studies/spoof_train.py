@@ -28,6 +28,7 @@ from leanspeech.compress.width import WidthSchedule, dynamic_widths
 from leanspeech.metrics import equal_error_rate
 from leanspeech.models.base import SpeechModel
 from leanspeech.models.io import save_model
+from leanspeech.studies.runs import is_finished
 from leanspeech.studies.spoof_data import SpoofCrops
 from leanspeech.studies.vad_train import TrainSettings, make_optimizer
 
@@ -83,7 +84,7 @@ def train_run(name: str, model: SpeechModel, train: SpoofCrops, dev: SpoofCrops,
               branch_at: int | None = None) -> dict[str, Any]:
     """Train `steps` batches; `beta` switches width learning on (None: widths frozen at full width);
     `start_from`: a branch.pt to continue from. Returns the metrics of the dev-selected model."""
-    if (run_dir / "model.pt").is_file() and (run_dir / "metrics.json").is_file():
+    if is_finished(run_dir):
         return json.loads((run_dir / "metrics.json").read_text())
     run_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(settings.seed)

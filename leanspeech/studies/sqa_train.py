@@ -24,6 +24,7 @@ from tqdm import tqdm
 from leanspeech.compress.teachers import grid_search_scale_shift
 from leanspeech.models.base import SpeechModel
 from leanspeech.models.io import load_model, save_model
+from leanspeech.studies.runs import is_finished
 
 
 @dataclass
@@ -131,7 +132,7 @@ def train_student(model: SpeechModel, draw: Callable[[], tuple[Tensor, Tensor]],
 def train_or_load(folder: Path, build: Callable[[], SpeechModel], train: Callable[[SpeechModel], tuple[SpeechModel, dict]],
                   ) -> tuple[SpeechModel, dict[str, Any]]:
     """A finished run in `folder` (model.pt + metrics.json) is reused, so a re-run of the study resumes."""
-    if (folder / "model.pt").is_file() and (folder / "metrics.json").is_file():
+    if is_finished(folder):
         return load_model(folder / "model.pt").eval(), json.loads((folder / "metrics.json").read_text())
     model, metrics = train(build())
     folder.mkdir(parents=True, exist_ok=True)

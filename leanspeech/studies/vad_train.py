@@ -23,6 +23,7 @@ from leanspeech.compress.width import WidthSchedule, dynamic_widths, parameter_g
 from leanspeech.data.datasets import MixtureDataset
 from leanspeech.models.base import SpeechModel
 from leanspeech.models.io import load_model, save_model
+from leanspeech.studies.runs import is_finished
 
 
 @dataclass
@@ -50,10 +51,6 @@ def make_optimizer(model: SpeechModel, settings: TrainSettings) -> torch.optim.A
     return torch.optim.AdamW([weights, {**widths, "lr": settings.width_lr}], lr=settings.lr)
 
 
-def is_finished(run_dir: Path) -> bool:
-    return all((run_dir / name).is_file() for name in ("model.pt", "state.pt", "metrics.json"))
-
-
 def train_run(
     name: str,
     model: SpeechModel,
@@ -67,7 +64,7 @@ def train_run(
     """Train `model` for `steps` batches into `run_dir`; `beta` switches width learning on from the
     first step (phase 2), None keeps the widths frozen at full width (phase 1 and fixed models).
     `start_from`: a finished run folder whose weights and optimizer state this run continues."""
-    if is_finished(run_dir):
+    if is_finished(run_dir, also=("state.pt",)):
         return json.loads((run_dir / "metrics.json").read_text())
     torch.manual_seed(settings.seed)
     optimizer = make_optimizer(model, settings)

@@ -68,13 +68,18 @@ class RunHistory(L.Callback):
         self.seconds_before = float(state["seconds"])
 
 
-def export_best_model(model: SpeechModel, checkpoint: Path, path: Path) -> Path:
-    """Save `model` with the weights of a Lightning checkpoint (loaded weights_only) as a `save_model` file."""
+def best_weights(model: SpeechModel, checkpoint: Path) -> SpeechModel:
+    """A CPU copy of `model` with the model weights of a Lightning checkpoint (loaded weights_only)."""
     blob = torch.load(checkpoint, map_location="cpu", weights_only=True)
     weights = {k.removeprefix("model."): v for k, v in blob["state_dict"].items() if k.startswith("model.")}
     best = copy.deepcopy(model).cpu()
     best.load_state_dict(weights)
-    return save_model(best, path)
+    return best
+
+
+def export_best_model(model: SpeechModel, checkpoint: Path, path: Path) -> Path:
+    """Save `model` with the weights of a Lightning checkpoint as a `save_model` file."""
+    return save_model(best_weights(model, checkpoint), path)
 
 
 def write_metrics(

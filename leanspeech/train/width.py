@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-import torch
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor, nn
 
@@ -26,6 +25,7 @@ from leanspeech.compress.width import WidthSchedule, dynamic_widths, flop_weight
 from leanspeech.errors import RecipeError
 from leanspeech.models.base import SpeechModel
 from leanspeech.models.io import save_model
+from leanspeech.train.history import best_weights
 from leanspeech.train.hooks import CALLBACKS, EXTRA_LOSSES, ExtraLoss
 
 # Length of the noise clip whose full-width FLOPs weigh the widths (the weights are ratios: any length works).
@@ -78,15 +78,6 @@ def width_penalty_loss(beta: float, fixed_until: int = 0, flop_weighted: bool = 
 def width_label(name: str) -> str:
     """'conv.width' → 'width/conv': the logged name of a layer's relative width."""
     return "width/" + name.removesuffix(".width")
-
-
-def best_weights(model: nn.Module, checkpoint: Path) -> nn.Module:
-    """A CPU copy of `model` with the model weights of a Lightning checkpoint (loaded weights_only)."""
-    blob = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    weights = {k.removeprefix("model."): v for k, v in blob["state_dict"].items() if k.startswith("model.")}
-    best = copy.deepcopy(model).cpu()
-    best.load_state_dict(weights)
-    return best
 
 
 @CALLBACKS.register("width-projection")
