@@ -1,12 +1,13 @@
-"""D-GRU streaming latency on one core: P = 75/50/25 vs P = 100 in the same runtime, the runtime's dense
-step vs torch.nn.GRUCell, and the whole enhance_gru host's real-time factor.
+"""D-GRU streaming latency on one core, for each weight format (fp32, fp16, int8): P = 75/50/25 vs
+P = 100 in the same runtime and format, the runtime's dense step vs torch.nn.GRUCell, and the whole
+enhance_gru host's real-time factor.
 
 Ratios are measured in one run, interleaved (each repetition times every variant once, in a shuffled
 order), over blocks of frames; min / median / max over repetitions. Absolute times are local figures.
 Batched offline D-GRU saves no time (the PyTorch layer computes every row); only this batch-1
-runtime skips the unselected rows.
+runtime skips the unselected rows. Without numba the runtime falls back to numpy (and warns).
 
-    .venv/bin/python bench/dgru_latency.py [--repeats 30] [--frames 100]
+    .venv/bin/python bench/dgru_latency.py [--repeats 30] [--frames 100] [--weights fp32 fp16 int8]
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from leanspeech.models.enhance_gru import EnhanceGRU  # noqa: E402
-from leanspeech.runtime import StreamingEnhancer, StreamingGRU  # noqa: E402
+from leanspeech.runtime import WEIGHT_FORMATS, StreamingEnhancer, StreamingGRU  # noqa: E402
 
 PERCENTS = (100, 75, 50, 25)
 
@@ -48,10 +49,16 @@ def summary(seconds: np.ndarray) -> str:
     return f"median {np.median(us):8.1f} µs   min {us.min():8.1f}   max {us.max():8.1f}"
 
 
+def spread(values: np.ndarray, unit: str = "", digits: int = 3) -> str:
+    return (f"median {np.median(values):.{digits}f}{unit} (min {values.min():.{digits}f}{unit}, "
+            f"max {values.max():.{digits}f}{unit})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--frames", type=int, default=100, help="frames per timed block")
+    parser.add_argument("--weights", nargs="+", choices=WEIGHT_FORMATS, default=list(WEIGHT_FORMATS))
     args = parser.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(0)
@@ -62,29 +69,30 @@ def main() -> None:
         gru_inputs = model.input_activation(model.input_fc(model.compress(spec.abs()).T)).numpy()[: args.frames]
     hops = wav[0].numpy()[: args.frames * 160].reshape(args.frames, 160)
 
-    runtimes = {p: StreamingGRU.from_torch(model.rnn, update_percent=p) for p in PERCENTS}
-    for runtime in runtimes.values():
-        runtime.run(gru_inputs[:5])  # compile / warm up
-    print(f"backend: {runtimes[100].backend}; GRU host 320 units, 2 layers; {args.repeats} repetitions x "
-          f"{args.frames} frames, interleaved; one thread")
-
     def gru_block(runtime: StreamingGRU) -> Callable[[], None]:
         return lambda: [runtime.step(frame) for frame in gru_inputs]
 
-    recurrent = interleaved({f"P={p}": gru_block(r) for p, r in runtimes.items()}, args.repeats, args.frames)
-    print("\nrecurrent part (2 layers) per frame, same runtime:")
-    dense = recurrent["P=100"]
-    for p in PERCENTS:
-        ratios = recurrent[f"P={p}"] / dense
-        theory = (1 + 2 * p / 100) / 3
-        print(f"  P={p:3d}: {summary(recurrent[f'P={p}'])}   ratio to P=100: median {np.median(ratios):.3f} "
-              f"(min {ratios.min():.3f}, max {ratios.max():.3f}; theory {theory:.3f})")
+    runtimes = {(w, p): StreamingGRU.from_torch(model.rnn, update_percent=p, weights=w)
+                for w in args.weights for p in PERCENTS}
+    for runtime in runtimes.values():
+        runtime.run(gru_inputs[:5])  # compile / warm up
+    print(f"backend: {runtimes[args.weights[0], 100].backend}; GRU host 320 units, 2 layers; {args.repeats} "
+          f"repetitions x {args.frames} frames, interleaved; one thread; weight formats {', '.join(args.weights)}")
+
+    recurrent = interleaved({key: gru_block(r) for key, r in runtimes.items()}, args.repeats, args.frames)
+    for weights in args.weights:
+        print(f"\nrecurrent part (2 layers) per frame, {weights} weights, same runtime:")
+        dense = recurrent[weights, 100]
+        for p in PERCENTS:
+            seconds = recurrent[weights, p]
+            print(f"  P={p:3d}: {summary(seconds)}   ratio to P=100: {spread(seconds / dense)}; "
+                  f"theory {(1 + 2 * p / 100) / 3:.3f}")
 
     cell = torch.nn.GRUCell(320, 320).eval()
-    cell.load_state_dict({k.replace("_l0", ""): v for k, v in model.rnn.state_dict().items() if k.endswith("_l0")})
-    one_layer = StreamingGRU.from_torch(torch.nn.GRU(320, 320).eval())
-    one_layer.layers[0] = runtimes[100].layers[0]
-    one_layer.run(gru_inputs[:5])
+    layer_0 = {k: v for k, v in model.rnn.state_dict().items() if k.endswith("_l0")}
+    cell.load_state_dict({k.replace("_l0", ""): v for k, v in layer_0.items()})
+    first_layer = torch.nn.GRU(320, 320).eval()
+    first_layer.load_state_dict(layer_0)
     torch_inputs = torch.from_numpy(gru_inputs)[:, None]
 
     def cell_block() -> None:
@@ -93,25 +101,29 @@ def main() -> None:
             for frame in torch_inputs:
                 h = cell(frame, h)
 
-    step = interleaved({"runtime": gru_block(one_layer), "GRUCell": cell_block}, args.repeats, args.frames)
-    speedup = step["GRUCell"] / step["runtime"]
+    one_layer = {w: StreamingGRU.from_torch(first_layer, weights=w) for w in args.weights}
+    for runtime in one_layer.values():
+        runtime.run(gru_inputs[:5])
+    step = interleaved({"GRUCell": cell_block} | {w: gru_block(r) for w, r in one_layer.items()},
+                       args.repeats, args.frames)
     print("\none dense GRU layer (320) per frame:")
-    print(f"  runtime : {summary(step['runtime'])}")
-    print(f"  GRUCell : {summary(step['GRUCell'])}")
-    print(f"  speed-up: median {np.median(speedup):.2f}x (min {speedup.min():.2f}, max {speedup.max():.2f})")
+    print(f"  GRUCell      : {summary(step['GRUCell'])}")
+    for weights in args.weights:
+        print(f"  runtime {weights}: {summary(step[weights])}   speed-up over GRUCell: "
+              f"{spread(step['GRUCell'] / step[weights], 'x', 2)}")
 
-    enhancers = {p: StreamingEnhancer.from_model(model, update_percent=p) for p in (100, 50)}
+    enhancers = {(w, p): StreamingEnhancer.from_model(model, update_percent=p, weights=w)
+                 for w in args.weights for p in (100, 50)}
 
     def host_block(enhancer: StreamingEnhancer) -> Callable[[], None]:
         return lambda: [enhancer.enhance_hop(h) for h in hops]
 
     for enhancer in enhancers.values():
         host_block(enhancer)()
-    whole = interleaved({f"P={p}": host_block(e) for p, e in enhancers.items()}, args.repeats, args.frames)
-    print("\nwhole host, 10 ms hop in → 10 ms out (STFT, FC, GRU, FC, iSTFT):")
-    for name, seconds in whole.items():
-        print(f"  {name:6s}: {summary(seconds)}   real-time factor (audio time / compute) median "
-              f"{0.010 / np.median(seconds):.0f}x (worst {0.010 / seconds.max():.0f}x)")
+    whole = interleaved({key: host_block(e) for key, e in enhancers.items()}, args.repeats, args.frames)
+    print("\nwhole host, 10 ms hop in → 10 ms out (STFT, FC, GRU, FC, iSTFT); real-time factor = audio time / compute:")
+    for (weights, p), seconds in whole.items():
+        print(f"  {weights} P={p:3d}: {summary(seconds)}   real-time factor {spread(0.010 / seconds, 'x', 0)}")
 
 
 if __name__ == "__main__":

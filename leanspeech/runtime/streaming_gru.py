@@ -2,13 +2,14 @@
 
 Built from a trained nn.GRU or DGRU (`from_torch`), it skips the r and n rows of unselected neurons
 (see gru_kernel.py), so a D-GRU at P % costs about (1 + 2P/100)/3 of the dense step here — unlike the
-batched PyTorch layer, which computes every row. Weights are saved to .npz with a format version and
-loaded without pickle; a file of another version is refused with a clear error.
+batched PyTorch layer, which computes every row. `weights` picks the storage format ("fp32", the
+default, which matches PyTorch within 1e-4; "fp16"; "int8" with per-row scales; weight_formats.py):
+fewer bytes streamed per frame, fp32 arithmetic. Weights are saved to .npz with a format version and
+loaded without pickle; a file of an unknown version is refused with a clear error.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -16,25 +17,22 @@ from torch import nn
 
 from leanspeech.errors import LeanspeechError
 from leanspeech.nn.dgru import DGRU, selected_count
-from leanspeech.runtime.gru_kernel import kernels
+from leanspeech.runtime.gru_kernel import gru_scratch, kernels
+from leanspeech.runtime.gru_layout import GRULayerWeights, PackedGRULayer, pack_gru_layer
+from leanspeech.runtime.weight_formats import check_format
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: weights in the kernel layout and a storage format; 1: fp32 in nn.GRU layout
+READABLE_VERSIONS = (1, 2)
+
+__all__ = ["FORMAT_VERSION", "GRULayerWeights", "RuntimeFormatError", "StreamingGRU", "read_versioned_npz"]
 
 
 class RuntimeFormatError(LeanspeechError, ValueError):
     """A runtime weight file that is not one, or was written by another runtime format version."""
 
 
-@dataclass
-class GRULayerWeights:
-    w_ih: np.ndarray  # (3H, I), gate chunks (r, z, n) as in nn.GRU
-    w_hh: np.ndarray  # (3H, H)
-    b_ih: np.ndarray  # (3H,)
-    b_hh: np.ndarray  # (3H,)
-
-
 def read_versioned_npz(path: str | Path, kind: str) -> dict[str, np.ndarray]:
-    """Arrays of a runtime file, after checking that it is a `kind` file of this FORMAT_VERSION."""
+    """Arrays of a runtime file, after checking that it is a `kind` file of a version this reads."""
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = dict(data)
@@ -43,10 +41,10 @@ def read_versioned_npz(path: str | Path, kind: str) -> dict[str, np.ndarray]:
     if str(arrays.get("kind", "")) != kind:
         raise RuntimeFormatError(f"{path}: not a {kind} file (kind {str(arrays.get('kind', 'missing'))!r})")
     version = int(arrays.get("format_version", -1))
-    if version != FORMAT_VERSION:
+    if version not in READABLE_VERSIONS:
         raise RuntimeFormatError(
-            f"{path}: written by runtime format version {version}, this leanspeech reads version {FORMAT_VERSION}; "
-            "export it again from the PyTorch model"
+            f"{path}: written by runtime format version {version}, this leanspeech reads versions "
+            f"{', '.join(map(str, READABLE_VERSIONS))}; export it again from the PyTorch model"
         )
     return arrays
 
@@ -54,26 +52,29 @@ def read_versioned_npz(path: str | Path, kind: str) -> dict[str, np.ndarray]:
 class StreamingGRU:
     def __init__(
         self,
-        layers: list[GRULayerWeights],
+        layers: list[GRULayerWeights] | list[PackedGRULayer],
         update_percent: float = 100.0,
         threshold: float | None = None,
         backend: str | None = None,
-        dtype: type = np.float32,
+        weights: str = "fp32",
     ):
+        """`layers` in nn.GRU layout (stored as `weights`) or already packed (kept as they are)."""
         if not layers:
             raise ValueError("a StreamingGRU needs at least one layer")
-        self.layers = [
-            GRULayerWeights(*(np.ascontiguousarray(a, dtype=dtype) for a in (l.w_ih, l.w_hh, l.b_ih, l.b_hh)))
-            for l in layers
-        ]
-        self.hidden_size = self.layers[0].w_hh.shape[1]
-        self.input_size = self.layers[0].w_ih.shape[1]
+        check_format(weights)
+        self.layers = [l if isinstance(l, PackedGRULayer) else pack_gru_layer(l, weights) for l in layers]
+        self.weights = self.layers[0].weights
+        self.hidden_size = self.layers[0].hidden_size
+        self.input_size = self.layers[0].input_size
         self.update_percent = float(update_percent)
         self.threshold = threshold
         self.count = selected_count(self.update_percent, self.hidden_size)
-        self.backend, self._step, _ = kernels(backend)
-        self.dtype = dtype
-        self.last_updated = [0] * len(self.layers)  # neurons updated per layer at the last step
+        self.kernels = kernels(backend)
+        self.backend = self.kernels.backend
+        self.last_updated = np.zeros(len(self.layers), np.int64)  # neurons updated per layer at the last step
+        self.scratch = gru_scratch(self.input_size, self.hidden_size)
+        # The arrays as the kernels take them, built once: views of `layers`, so in-place edits show.
+        self.kernel_layers = tuple(tuple(self.kernels.view(a) for a in layer.arrays()) for layer in self.layers)
         self.reset()
 
     @property
@@ -83,7 +84,7 @@ class StreamingGRU:
     @classmethod
     def from_torch(
         cls, gru: nn.GRU, update_percent: float | None = None, threshold: float | None = None,
-        backend: str | None = None, dtype: type = np.float32,
+        backend: str | None = None, weights: str = "fp32",
     ) -> StreamingGRU:
         """From a trained nn.GRU or DGRU; a DGRU's own P and threshold are used unless given here."""
         if gru.bidirectional:
@@ -98,26 +99,28 @@ class StreamingGRU:
             b_ih, b_hh = (getattr(gru, f"bias_{n}_l{k}").detach().cpu().numpy() if gru.bias else zeros
                           for n in ("ih", "hh"))
             layers.append(GRULayerWeights(w_ih, w_hh, b_ih, b_hh))
-        return cls(layers, 100.0 if update_percent is None else update_percent, threshold, backend, dtype)
+        return cls(layers, 100.0 if update_percent is None else update_percent, threshold, backend, weights)
 
     def reset(self, state: np.ndarray | None = None) -> None:
         """Zero state, or a given (num_layers, hidden_size) state (copied)."""
         shape = (self.num_layers, self.hidden_size)
         if state is not None and np.shape(state) != shape:
             raise ValueError(f"state must have shape {shape}, got {np.shape(state)}")
-        self.state = np.zeros(shape, self.dtype) if state is None else np.array(state, dtype=self.dtype)
+        self.state = np.zeros(shape, np.float32) if state is None else np.array(state, dtype=np.float32)
+
+    @property
+    def selection_threshold(self) -> float:
+        """The kernels' threshold argument: negative = top-A."""
+        return -1.0 if self.threshold is None else float(self.threshold)
 
     def step(self, x: np.ndarray) -> np.ndarray:
         """One frame (input_size,) → the top layer's new state (hidden_size,), a view valid until the next step."""
-        x = np.ascontiguousarray(x, dtype=self.dtype)
+        x = np.ascontiguousarray(x, dtype=np.float32)
         if x.shape != (self.input_size,):
             raise ValueError(f"a frame must have shape ({self.input_size},), got {x.shape}")
-        threshold = -1.0 if self.threshold is None else float(self.threshold)
-        for k, layer in enumerate(self.layers):
-            h = self.state[k]
-            self.last_updated[k] = self._step(x, h, layer.w_ih, layer.w_hh, layer.b_ih, layer.b_hh, self.count, threshold)
-            x = h
-        return x
+        self.kernels.gru_stack(x, self.state, self.kernel_layers, self.count, self.selection_threshold,
+                               self.scratch, self.last_updated)
+        return self.state[-1]
 
     def run(self, frames: np.ndarray) -> np.ndarray:
         """(T, input_size) → (T, hidden_size), continuing from the current state."""
@@ -130,20 +133,21 @@ class StreamingGRU:
             f"{prefix}threshold": np.array(np.nan if self.threshold is None else self.threshold),
         }
         for k, layer in enumerate(self.layers):
-            for name in ("w_ih", "w_hh", "b_ih", "b_hh"):
-                out[f"{prefix}{name}_{k}"] = getattr(layer, name)
+            for name, array in zip(("wz", "wrn", "scales", "biases"), layer.arrays()):
+                out[f"{prefix}{name}_{k}"] = array
         return out
 
     @classmethod
-    def from_arrays(cls, arrays: dict[str, np.ndarray], prefix: str = "", backend: str | None = None) -> StreamingGRU:
-        layers = [
-            GRULayerWeights(*(arrays[f"{prefix}{name}_{k}"] for name in ("w_ih", "w_hh", "b_ih", "b_hh")))
-            for k in range(int(arrays[f"{prefix}num_layers"]))
-        ]
+    def from_arrays(
+        cls, arrays: dict[str, np.ndarray], prefix: str = "", backend: str | None = None, version: int = FORMAT_VERSION
+    ) -> StreamingGRU:
+        names, layer_type = (("wz", "wrn", "scales", "biases"), PackedGRULayer) if version >= 2 else \
+            (("w_ih", "w_hh", "b_ih", "b_hh"), GRULayerWeights)
+        layers = [layer_type(*(arrays[f"{prefix}{name}_{k}"] for name in names))
+                  for k in range(int(arrays[f"{prefix}num_layers"]))]
         threshold = float(arrays[f"{prefix}threshold"])
-        dtype = layers[0].w_ih.dtype.type
         return cls(layers, float(arrays[f"{prefix}update_percent"]), None if np.isnan(threshold) else threshold,
-                   backend, dtype)
+                   backend)
 
     def save(self, path: str | Path) -> Path:
         path = Path(path)
@@ -154,6 +158,6 @@ class StreamingGRU:
     def load(cls, path: str | Path, backend: str | None = None) -> StreamingGRU:
         arrays = read_versioned_npz(path, "streaming_gru")
         try:
-            return cls.from_arrays(arrays, backend=backend)
+            return cls.from_arrays(arrays, backend=backend, version=int(arrays["format_version"]))
         except KeyError as error:
             raise RuntimeFormatError(f"{path}: missing array {error}") from error
