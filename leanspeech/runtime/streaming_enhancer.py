@@ -79,6 +79,10 @@ class StreamingEnhancer:
         self.gru.reset()
         self._frame = np.zeros(self.n_fft, np.float32)
         self._overlap = np.zeros(self.n_fft - self.hop_length, np.float32)
+        # Per-hop buffers (numpy's float32 FFTs write into them: no allocation, no dtype conversion).
+        self._windowed = np.zeros(self.n_fft, np.float32)
+        self._spectrum = np.zeros(self.bins, np.complex64)
+        self._synthesis = np.zeros(self.n_fft, np.float32)
 
     def enhance_spectrum(self, frame: np.ndarray) -> np.ndarray:
         """One complex frame (bins,) → the enhanced complex frame (bins,), a new array."""
@@ -97,16 +101,16 @@ class StreamingEnhancer:
         """`hop_length` new samples → `hop_length` enhanced samples, n_fft − hop_length samples behind."""
         if samples.shape != (self.hop_length,):
             raise ValueError(f"a hop must have shape ({self.hop_length},), got {samples.shape}")
-        hop = self.hop_length
-        self._frame[:-hop] = self._frame[hop:]
-        self._frame[-hop:] = samples
-        spectrum = np.fft.rfft(self.window * self._frame).astype(np.complex64)
-        self._mask_in_place(spectrum)
-        frame = np.fft.irfft(spectrum, self.n_fft).astype(np.float32) * self.window
-        frame[:-hop] += self._overlap
-        out = frame[:hop] / self._envelope
-        self._overlap = frame[hop:]
-        return out
+        hop, frame = self.hop_length, self._frame
+        frame[:-hop] = frame[hop:]
+        frame[-hop:] = samples
+        np.fft.rfft(np.multiply(frame, self.window, out=self._windowed), out=self._spectrum)
+        self._mask_in_place(self._spectrum)
+        synthesis = np.fft.irfft(self._spectrum, self.n_fft, out=self._synthesis)
+        synthesis *= self.window
+        synthesis[:-hop] += self._overlap
+        self._overlap[:] = synthesis[hop:]
+        return synthesis[:hop] / self._envelope
 
     def save(self, path: str | Path) -> Path:
         path = Path(path)
