@@ -286,7 +286,13 @@ def kernels(backend: str | None = None) -> Kernels:
         raise ValueError(f"runtime backend {backend!r} is not available here (have {available_backends()})")
     if backend == "numba":
         return Kernels(backend, _gru_stack, _dense, _enhance_frame, kernel_view)
-    return Kernels(backend, gru_stack_numpy, dense_numpy, enhance_frame_numpy, lambda stored: stored)
+    return Kernels(backend, gru_stack_numpy, dense_numpy, enhance_frame_numpy, widen_float16)
+
+
+def widen_float16(stored: np.ndarray) -> np.ndarray:
+    """The numpy fallback's view: fp16 widened once to an fp32 copy (numpy converts float16 in software,
+    ~10x slower than the matmul itself); other formats as they are."""
+    return stored.astype(np.float32) if stored.dtype == np.float16 else stored
 
 
 def gru_scratch(input_size: int, hidden_size: int) -> tuple[np.ndarray, ...]:

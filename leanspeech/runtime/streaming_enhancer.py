@@ -50,7 +50,7 @@ class StreamingEnhancer:
             raise ValueError(f"n_fft {n_fft} must be a multiple of hop_length {hop_length}")
         view = gru.kernels.view
         features, hidden, mask = (np.zeros(n, np.float32) for n in (self.bins, self.input_bias.shape[0], self.bins))
-        # The kernel's host arguments, built once (views: in-place edits of the weights show).
+        # The kernel's host arguments, built once (views as in StreamingGRU: in-place edits of the weights show).
         self._host = (view(self.input_fc.stored), self.input_fc.scales, self.input_bias,
                       view(self.mask_fc.stored), self.mask_fc.scales, self.mask_bias, features, hidden, mask)
         self.window = periodic_hann(n_fft)

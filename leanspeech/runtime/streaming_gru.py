@@ -73,7 +73,8 @@ class StreamingGRU:
         self.backend = self.kernels.backend
         self.last_updated = np.zeros(len(self.layers), np.int64)  # neurons updated per layer at the last step
         self.scratch = gru_scratch(self.input_size, self.hidden_size)
-        # The arrays as the kernels take them, built once: views of `layers`, so in-place edits show.
+        # The arrays as the kernels take them, built once: views of `layers`, so in-place edits show
+        # (except fp16 under the numpy fallback, widened to a copy).
         self.kernel_layers = tuple(tuple(self.kernels.view(a) for a in layer.arrays()) for layer in self.layers)
         self.reset()
 
