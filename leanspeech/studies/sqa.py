@@ -56,6 +56,7 @@ from leanspeech.studies.sqa_train import (
     batches,
     fit_label_map,
     map_labels,
+    precise_batchnorm,
     predict,
     train_or_load,
     train_student,
@@ -72,7 +73,7 @@ class SqaStudyConfig:
     sizes: tuple[str, ...] = ("xxs", "xs", "s", "m")
     mix_grid: tuple[float, ...] = (0.0, 0.1, 0.2, 0.4, 0.8)
     labeled_fraction: float = 0.3
-    crop_seconds: float = 6.0
+    crop_seconds: float = 8.0  # clips longer than this keep their centre; training cuts windows of train.window_seconds
     train: StudentTraining = field(default_factory=StudentTraining)
     prune_size: str = "s"
     prune_sparsities: tuple[float, ...] = (0.3, 0.5, 0.7)
@@ -85,11 +86,12 @@ class SqaStudyConfig:
 
     @classmethod
     def quick(cls, **overrides: Any) -> SqaStudyConfig:
-        """A CPU-sized run: 3 sizes, p in {0, 0.2}, 600 steps, 2 sparsities."""
+        """A CPU-sized run (≈ 25 min on one thread): 3 sizes, p in {0, 0.2}, 400 steps on 2 s windows,
+        2 sparsities."""
         values: dict[str, Any] = dict(
-            corpus_minutes=20.0, sizes=("xxs", "xs", "s"), mix_grid=(0.0, 0.2), crop_seconds=4.0,
-            train=StudentTraining(steps=600, val_every=50), prune_sparsities=(0.3, 0.6), prune_step_fraction=0.05,
-            prune_finetune_steps=10, latency_repeats=5)
+            corpus_minutes=30.0, sizes=("xxs", "xs", "s"), mix_grid=(0.0, 0.2), crop_seconds=8.0,
+            train=StudentTraining(steps=400, val_every=50, window_seconds=2.0), prune_sparsities=(0.3, 0.6),
+            prune_step_fraction=0.05, prune_finetune_steps=10, latency_repeats=5)
         values.update(overrides)
         return cls(**values)
 
@@ -127,34 +129,36 @@ def is_labeled(path: str, fraction: float) -> bool:
     return int(hashlib.sha1(path.encode()).hexdigest()[:8], 16) / 16**8 < fraction
 
 
-def load_features(clips: list[Clip], seconds: float) -> torch.Tensor:
-    """Compressed complex spectrograms of the centre `seconds` of each clip (zero-padded when shorter)."""
+def load_features(clips: list[Clip], seconds: float) -> list[torch.Tensor]:
+    """Compressed complex spectrograms (2, 161, frames) of each clip, once: all of it, or its centre
+    `seconds` when longer. Training cuts windows out of these; no clip is read twice."""
     frontend = QualityStudent("xxs").frontend
     length = int(seconds * TEACHER_RATE)
     out = []
     for clip in tqdm(clips, desc="features", unit="clip", leave=False):
         wav, _ = load_audio(clip.path, sample_rate=TEACHER_RATE)
         start = max(0, (len(wav) - length) // 2)
-        wav = np.pad(wav[start:start + length], (0, max(0, length - len(wav))))
         with torch.no_grad():
-            out.append(frontend(torch.from_numpy(wav)[None]))
-    return torch.cat(out)
+            out.append(frontend(torch.from_numpy(wav[start:start + length])[None])[0])
+    return out
 
 
-def pool(clips: list[Clip], features: torch.Tensor, index: list[int], target: str) -> Pool:
+def pool(clips: list[Clip], features: list[torch.Tensor], index: list[int], target: str) -> Pool:
     values = torch.tensor([getattr(clips[i], target) for i in index], dtype=torch.float32)
-    return Pool(features[index], values, ["wb-pesq"] * len(index))
+    return Pool([features[i] for i in index], values, ["wb-pesq"] * len(index))
 
 
-def interleaved_latency(teacher: Teacher, student: torch.nn.Module, seconds: float, repeats: int) -> dict[str, Any]:
-    """Teacher and student on the same batch-1 clip, alternating, one thread: medians and their ratio."""
+def interleaved_latency(teacher: Teacher, student: Callable[[torch.Tensor], torch.Tensor], seconds: float,
+                        repeats: int) -> dict[str, Any]:
+    """Teacher and student (a waveform → score callable) on the same batch-1 clip, alternating, one thread:
+    medians and their ratio."""
     wav = 0.1 * torch.randn(1, int(seconds * TEACHER_RATE), generator=torch.Generator().manual_seed(0))
     times: dict[str, list[float]] = {"teacher": [], "student": []}
     with torch_threads(1), torch.inference_mode():
-        teacher.predict(wav), student.forward_wav(wav)  # warm-up
+        teacher.predict(wav), student(wav)  # warm-up
         for _ in range(repeats):
             times["teacher"] += time_call(lambda: teacher.predict(wav), 1, 0)
-            times["student"] += time_call(lambda: student.forward_wav(wav), 1, 0)
+            times["student"] += time_call(lambda: student(wav), 1, 0)
     medians = {k: float(np.median(v)) for k, v in times.items()}
     return {"audio_seconds": seconds, "repeats": repeats, "threads": 1,
             **{f"{k}_{stat}_s": float(f(v)) for k, v in times.items() for stat, f in
@@ -194,18 +198,20 @@ def run_sqa_study(config: SqaStudyConfig, corpus: str | Path, out: str | Path, w
     unlabeled = pool(clips, features, unlabeled_index, "teacher")
     val_truth, val_teacher = pool(clips, features, where("dev", has_truth), "truth"), pool(clips, features, where("dev"), "teacher")
     test_index = where("test")
-    test = {"features": features[test_index], "truth": np.array([clips[i].truth for i in test_index]),
+    test = {"features": [features[i] for i in test_index], "truth": np.array([clips[i].truth for i in test_index]),
             "teacher": np.array([clips[i].teacher for i in test_index]),
             "sets": [clips[i].entry.extra.get("speech_type", "human") for i in test_index]}
 
     def draw(unlabeled_pool: Pool | None, labeled: Pool, mix: float) -> Callable:
         generator = torch.Generator().manual_seed(config.seed)
-        return batches(unlabeled_pool, labeled, mix, config.train.batch_size, config.train.dataset_cap, generator)
+        return batches(unlabeled_pool, labeled, mix, config.train.batch_size, config.train.dataset_cap, generator,
+                       config.train.window_frames)
 
     def fit(name: str, size: str, source: Callable, val) -> tuple[torch.nn.Module, dict]:
         return train_or_load(out / "models" / name, lambda: _seeded_student(size, config.seed),
                              lambda m: train_student(m, source(), val, config.train, config.seed, name))
 
+    score = functools.partial(predict, frames=config.train.window_frames)
     rows: list[dict[str, Any]] = []
 
     def add(method: str, name: str, predictions: np.ndarray, params: float, **extra: Any) -> dict[str, Any]:
@@ -222,18 +228,18 @@ def run_sqa_study(config: SqaStudyConfig, corpus: str | Path, out: str | Path, w
     grid, distilled = [], {}
     for size in config.sizes:
         model, metrics = fit(f"baseline-{size}", size, lambda: draw(None, labeled_raw, 1.0), val_truth)
-        add("labeled-only", size, predict(model, test["features"]).numpy(), count_parameters(model).dense,
+        add("labeled-only", size, score(model, test["features"]).numpy(), count_parameters(model).dense,
             val_mse=metrics["val_mse"])
         for mix in config.mix_grid:
             name = f"distilled-{size}-p{round(100 * mix)}"
             model, metrics = fit(name, size, lambda: draw(unlabeled, labeled_mapped, mix), val_teacher)
-            dev_pcc = float(np.corrcoef(predict(model, val_truth.features).numpy(), val_truth.targets.numpy())[0, 1])
+            dev_pcc = float(np.corrcoef(score(model, val_truth.features).numpy(), val_truth.targets.numpy())[0, 1])
             grid.append({"size": size, "mix": mix, "dev_pcc_truth": dev_pcc, "val_mse_teacher": metrics["val_mse"],
                          "params": count_parameters(model).dense})
             if size not in distilled or dev_pcc > distilled[size][1]:
                 distilled[size] = (model, dev_pcc, mix)
         model, _, mix = distilled[size]
-        add("distilled", size, predict(model, test["features"]).numpy(), count_parameters(model).dense, mix=mix)
+        add("distilled", size, score(model, test["features"]).numpy(), count_parameters(model).dense, mix=mix)
     prune_points = []
     if config.prune_sparsities and config.prune_size in distilled:
         base = distilled[config.prune_size][0]
@@ -246,8 +252,9 @@ def run_sqa_study(config: SqaStudyConfig, corpus: str | Path, out: str | Path, w
                                  iter(source, None), prune, out / "pruned" / criterion)
             for point in points:
                 pruned = load_model(point.path)
+                precise_batchnorm(pruned, draw(None, labeled_mapped, 1.0), config.train.precise_bn_batches)
                 row = add(f"{criterion}-pruned", f"{config.prune_size} @ {point.sparsity:.0%}",
-                          predict(pruned, test["features"]).numpy(), point.sparse_params, sparsity=point.sparsity)
+                          score(pruned, test["features"]).numpy(), point.sparse_params, sparsity=point.sparsity)
                 prune_points.append(row)
     latency = _latency(config, distilled)
     summary = {"label_map": {"scale": scale, "shift": shift, "mse": map_mse},
@@ -270,10 +277,12 @@ def _teacher_parameters(config: SqaStudyConfig) -> float:
 
 
 def _latency(config: SqaStudyConfig, distilled: dict[str, tuple]) -> dict[str, Any]:
-    """The largest distilled student within 1/20 of the teacher's parameters (else the smallest) vs the teacher."""
+    """The largest distilled student within 1/20 of the teacher's parameters (else the smallest) vs the teacher,
+    the student scoring as in the evaluation (mean over windows)."""
     budget = _teacher_parameters(config) / 20
     by_size = sorted(distilled.items(), key=lambda kv: count_parameters(kv[1][0]).dense)
     within = [kv for kv in by_size if count_parameters(kv[1][0]).dense <= budget]
     size, (student, *_) = (within or by_size)[-1 if within else 0]
     seconds = 7.68  # Distill-MOS's crop: both see the same audio
-    return {"student": size, **interleaved_latency(config.teacher_factory()(), student, seconds, config.latency_repeats)}
+    score = lambda wav: predict(student, list(student.features(wav)), config.train.window_frames)  # noqa: E731
+    return {"student": size, **interleaved_latency(config.teacher_factory()(), score, seconds, config.latency_repeats)}

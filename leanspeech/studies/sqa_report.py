@@ -51,16 +51,19 @@ def _number(value: Any, digits: int = 2) -> str:
 
 
 def table_markdown(rows: list[dict[str, Any]]) -> str:
-    """Table I's layout: one row per model; parameters (M), PCC per test set, weighted and unweighted means."""
+    """Table I's layout: one row per model; parameters (M), PCC with the ground truth per test set, weighted
+    and unweighted means; then PCC with the teacher per test set (TTS clips have no ground truth) and overall."""
     sets = list(dict.fromkeys(k[4:] for row in rows for k in row if k.startswith("pcc_") and k not in
                               ("pcc_weighted", "pcc_unweighted")))
+    teacher_sets = list(dict.fromkeys(k[12:] for row in rows for k in row if k.startswith("teacher_pcc_")))
     header = ["method", "model", "# params (M)", *[f"{s} (n={rows[0].get('n_' + s, '?')})" for s in sets],
-              "weighted mean", "unweighted mean", "PCC with teacher"]
+              "weighted mean", "unweighted mean", *[f"teacher PCC {s}" for s in teacher_sets], "teacher PCC all"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
-        cells = [row["method"], row["model"], _number(row["params"] / 1e6, 3)]
+        cells = [row["method"], row["model"], _number(row["params"] / 1e6, 4)]
         cells += [_number(row.get(f"pcc_{s}", math.nan)) for s in sets]
-        cells += [_number(row["pcc_weighted"]), _number(row["pcc_unweighted"]), _number(row["teacher_pcc"])]
+        cells += [_number(row["pcc_weighted"]), _number(row["pcc_unweighted"])]
+        cells += [_number(row.get(f"teacher_pcc_{s}", math.nan)) for s in teacher_sets] + [_number(row["teacher_pcc"])]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

@@ -16,7 +16,18 @@ from leanspeech.data.sources.sqa_unlabeled import ChainDraw, apply_chain, intrus
 from leanspeech.models.io import save_model
 from leanspeech.models.quality_student import QualityStudent
 from leanspeech.studies.sqa import SqaStudyConfig, is_labeled, run_sqa_study
-from leanspeech.studies.sqa_train import StudentTraining, capped_weights, fit_label_map, map_labels
+from leanspeech.studies.sqa_train import (
+    Pool,
+    StudentTraining,
+    batches,
+    capped_weights,
+    fit_label_map,
+    map_labels,
+    overlapping_windows,
+    precise_batchnorm,
+    predict,
+    random_windows,
+)
 
 RATE = 16000
 
@@ -56,6 +67,39 @@ def test_capped_weights_and_label_map():
     assert scale == pytest.approx(0.8, abs=0.03) and shift == pytest.approx(0.5, abs=0.06) and mse < 1e-3
 
 
+def test_windows_are_slices_of_their_clip_and_cover_it():
+    clips = [torch.arange(n, dtype=torch.float32).expand(2, 3, n).clone() for n in (10, 25, 4)]
+    cut = random_windows(clips, torch.tensor([1, 0, 1, 2]), 8, torch.Generator().manual_seed(0))
+    assert cut.shape == (4, 2, 3, 8)
+    for window in cut[:3]:  # consecutive frame numbers: a slice, not a copy of another place
+        assert torch.equal(window[0, 0], window[0, 0, 0] + torch.arange(8.0))
+    assert torch.equal(cut[3, 0, 0], torch.tensor([0, 1, 2, 3, 0, 0, 0, 0.0]))  # short clip: zero-padded
+    windows = overlapping_windows(clips[1], 8)  # starts 0, 4, ..., 16 and one ending at frame 25
+    assert [int(w[0, 0, 0]) for w in windows] == [0, 4, 8, 12, 16, 17]
+
+
+def test_predict_averages_windows_per_clip():
+    class FirstFrame(torch.nn.Module):  # the window's first frame number as its score
+        def forward(self, x):
+            return x[:, 0, 0, 0]
+
+    clips = [torch.arange(n, dtype=torch.float32).expand(2, 3, n).clone() for n in (8, 12, 25)]
+    scores = predict(FirstFrame(), clips, frames=8, clips_per_call=2)
+    assert scores.tolist() == pytest.approx([0.0, (0 + 4) / 2, (0 + 4 + 8 + 12 + 16 + 17) / 6])
+
+
+def test_precise_batchnorm_replaces_drifting_running_statistics():
+    torch.manual_seed(0)
+    model = QualityStudent("xxs")
+    pool_features = [torch.randn(2, 161, 60) for _ in range(6)]
+    draw = batches(Pool(pool_features, torch.full((6,), 3.0), ["a"] * 6), None, 0.0, 4, 10,
+                   torch.Generator().manual_seed(0), 40)
+    norm = model.head.input_norm
+    norm.running_mean.fill_(100.0)  # stale statistics, far from the data's
+    precise_batchnorm(model, draw, 3)
+    assert float(norm.running_mean.abs().max()) < 10 and norm.momentum == 0.1 and model.training
+
+
 def test_labeled_choice_is_stable_and_near_the_fraction():
     chosen = [is_labeled(f"degraded/train-{i:05d}.flac", 0.3) for i in range(4000)]
     assert abs(np.mean(chosen) - 0.3) < 4 * math.sqrt(0.3 * 0.7 / 4000)
@@ -70,7 +114,7 @@ def test_quick_study_end_to_end_and_resume(tmp_path: Path):
     teacher_path = save_model(QualityStudent("xxs"), tmp_path / "teacher.pt")
     config = SqaStudyConfig.quick(
         teacher=str(teacher_path), dnsmos=False, sizes=("xxs",), mix_grid=(0.0, 0.5), labeled_fraction=0.5,
-        crop_seconds=1.0, train=StudentTraining(steps=8, batch_size=4, val_every=4), prune_size="xxs",
+        crop_seconds=1.0, train=StudentTraining(steps=8, batch_size=4, val_every=4, window_seconds=0.5), prune_size="xxs",
         prune_sparsities=(0.2,), prune_step_fraction=0.1, prune_finetune_steps=2, teacher_workers=1,
         latency_repeats=1)
     result = run_sqa_study(config, corpus, tmp_path / "out")
