@@ -43,7 +43,7 @@ def run_sqa(args: argparse.Namespace) -> int:
         config = SqaStudyConfig.quick(**overrides) if args.quick else SqaStudyConfig(**overrides)
     result = run_sqa_study(config, args.corpus, args.out, workers=args.workers)
     console = Console()
-    console.print(result["table"], markup=False)
+    console.print(result["table"], markup=False, soft_wrap=True)  # a wrapped markdown table is unreadable
     latency = result["latency"]
     console.print(f"latency at batch 1 on {latency['audio_seconds']} s: teacher {1e3 * latency['teacher_median_s']:.1f} ms, "
                   f"student {latency['student']} {1e3 * latency['student_median_s']:.1f} ms, "

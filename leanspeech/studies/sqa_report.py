@@ -31,6 +31,7 @@ def evaluate(predictions: np.ndarray, test: dict[str, Any]) -> dict[str, float]:
     for name in dict.fromkeys(sets):
         chosen = scored & (sets == name)
         result[f"teacher_pcc_{name}"] = pcc(predictions[chosen], test["teacher"][chosen])
+        result[f"teacher_n_{name}"] = int(chosen.sum())
     result["teacher_pcc"] = pcc(predictions[scored], test["teacher"][scored])
     return result
 
@@ -57,7 +58,8 @@ def table_markdown(rows: list[dict[str, Any]]) -> str:
                               ("pcc_weighted", "pcc_unweighted")))
     teacher_sets = list(dict.fromkeys(k[12:] for row in rows for k in row if k.startswith("teacher_pcc_")))
     header = ["method", "model", "# params (M)", *[f"{s} (n={rows[0].get('n_' + s, '?')})" for s in sets],
-              "weighted mean", "unweighted mean", *[f"teacher PCC {s}" for s in teacher_sets], "teacher PCC all"]
+              "weighted mean", "unweighted mean",
+              *[f"teacher PCC {s} (n={rows[0].get('teacher_n_' + s, '?')})" for s in teacher_sets], "teacher PCC all"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
         cells = [row["method"], row["model"], _number(row["params"] / 1e6, 4)]
