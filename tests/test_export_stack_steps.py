@@ -55,5 +55,9 @@ def test_steps_that_do_not_apply_are_named():
         apply_stack(plain, ["consolidate"])
     with pytest.raises(StackError, match="dgru: QualityCNN has no nn.GRU"):
         apply_stack(plain, ["dgru"])
-    with pytest.raises(StackError, match=r"steps.0: unknown step 'prune'"):
+    with pytest.raises(StackError, match="prune: this step trains or calibrates on data"):
         apply_stack(plain, ["prune"])
+    with pytest.raises(StackError, match=r"steps.0: unknown step 'sparsify'"):
+        apply_stack(plain, ["sparsify"])
+    with pytest.raises(StackError, match=r"steps.0 \(dgru\): unknown argument\(s\) \['percent'\]"):
+        apply_stack(plain, [{"name": "dgru", "percent": 50}])

@@ -91,3 +91,37 @@ def serialized_bytes(module: nn.Module) -> int:
     buffer = io.BytesIO()
     torch.save(module.state_dict(), buffer)
     return buffer.getbuffer().nbytes
+
+
+class QuantizedSpeechModel(nn.Module):
+    """An int8 network with the float model it came from, so it still takes audio: the float front end
+    computes the features (`features`, `forward_wav`), the int8 graph computes `forward`. Its state is
+    what it deploys (front end + int8 graph); the float model is kept beside it, unregistered, for the
+    cost count (int8 keeps the MACs) and the front end."""
+
+    quantized = True
+
+    def __init__(self, float_model: nn.Module, network: nn.Module) -> None:
+        super().__init__()
+        object.__setattr__(self, "float_model", float_model.eval())  # not a submodule: not in the state
+        self.frontend = getattr(float_model, "frontend", None)
+        self.network = network
+        self.sample_rate = getattr(float_model, "sample_rate", None)
+        self.hop_length = getattr(float_model, "hop_length", None)
+
+    def features(self, wav: Tensor) -> Tensor:
+        return self.float_model.features(wav)
+
+    def forward(self, features: Tensor) -> Tensor:
+        return self.network(features)
+
+    def forward_wav(self, wav: Tensor) -> Tensor:
+        return self(self.features(wav))
+
+    def example_wav(self, seconds: float = 4.0, batch: int = 1, seed: int = 0) -> Tensor:
+        return self.float_model.example_wav(seconds, batch, seed)
+
+
+def quantize_speech_model(model: nn.Module, calibration: Iterable[Tensor], observer: str = "histogram") -> QuantizedSpeechModel:
+    """`quantize_static` of a SpeechModel's network, wrapped so it still takes audio."""
+    return QuantizedSpeechModel(model, quantize_static(model, calibration, observer=observer))

@@ -155,9 +155,14 @@ def sequence_shape(module: nn.RNNBase, x: Any) -> tuple[int, int]:
 @register_rule(nn.GRU)
 def count_gru(module: nn.GRU, inputs: tuple[Any, ...], output: Any) -> LayerCost:
     steps, batch = sequence_shape(module, inputs[0])
-    return costs.gru_cost(
+    cost = costs.gru_cost(
         steps, batch, module.input_size, module.hidden_size, module.num_layers, module.bidirectional, module.bias
     )
+    if costs.is_binary_map(first_tensor(inputs[0])):  # fed by a binary map: the first layer's W_i·x products are binary
+        directions = 2 if module.bidirectional else 1
+        binary = steps * batch * directions * 3 * module.hidden_size * module.input_size
+        return LayerCost(macs=cost.macs - binary, flops=cost.flops, binary_macs=binary, note="binary input")
+    return cost
 
 
 @register_rule(nn.LSTM)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import copy
 import statistics
-import time
 from typing import Any, Callable
 
 import numpy as np
@@ -23,6 +22,7 @@ from torch import Tensor
 
 from leanspeech.compress.quantize import serialized_bytes
 from leanspeech.profile.model_profile import profile_model
+from leanspeech.report.timing import interleaved_times
 from leanspeech.runtime.bitpacked import BitpackedQualityCNN, torch_activation_memory
 from leanspeech.studies.quality import BAM, BAM_BW, BAM_INT8, BINARY_PTQ, FP32, INT8, VARIANTS
 
@@ -41,14 +41,8 @@ def activation_bytes(name: str, model: Any, features: Tensor) -> int:
 
 def interleaved_latency(calls: dict[str, Callable[[], Any]], repeats: int, warmup: int = 2) -> dict[str, dict[str, float]]:
     """Seconds per call of each callable, timed in interleaved rounds so that machine load hits all alike."""
-    times: dict[str, list[float]] = {name: [] for name in calls}
     with torch.inference_mode():
-        for round_index in range(warmup + repeats):
-            for name, call in calls.items():
-                start = time.perf_counter()
-                call()
-                if round_index >= warmup:
-                    times[name].append(time.perf_counter() - start)
+        times = interleaved_times(calls, repeats, warmup)
     return {name: {"median_s": statistics.median(t), "min_s": min(t), "max_s": max(t)} for name, t in times.items()}
 
 

@@ -46,8 +46,9 @@ from leanspeech.data.pseudo_labels import cached_pseudo_labels
 from leanspeech.errors import CorpusError
 from leanspeech.models.io import load_model
 from leanspeech.models.quality_student import QualityStudent
-from leanspeech.profile.latency import time_call, torch_threads
+from leanspeech.profile.latency import torch_threads
 from leanspeech.profile.params import count_parameters
+from leanspeech.report.timing import interleaved_times
 from leanspeech.studies.recipe import check_keys, read_recipe
 from leanspeech.studies.sqa_report import evaluate, write_report
 from leanspeech.studies.sqa_train import (
@@ -153,12 +154,9 @@ def interleaved_latency(teacher: Teacher, student: Callable[[torch.Tensor], torc
     """Teacher and student (a waveform → score callable) on the same batch-1 clip, alternating, one thread:
     medians and their ratio."""
     wav = 0.1 * torch.randn(1, int(seconds * TEACHER_RATE), generator=torch.Generator().manual_seed(0))
-    times: dict[str, list[float]] = {"teacher": [], "student": []}
     with torch_threads(1), torch.inference_mode():
-        teacher.predict(wav), student(wav)  # warm-up
-        for _ in range(repeats):
-            times["teacher"] += time_call(lambda: teacher.predict(wav), 1, 0)
-            times["student"] += time_call(lambda: student(wav), 1, 0)
+        times = interleaved_times({"teacher": lambda: teacher.predict(wav), "student": lambda: student(wav)},
+                                  repeats, warmup=1)
     medians = {k: float(np.median(v)) for k, v in times.items()}
     return {"audio_seconds": seconds, "repeats": repeats, "threads": 1,
             **{f"{k}_{stat}_s": float(f(v)) for k, v in times.items() for stat, f in

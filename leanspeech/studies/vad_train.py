@@ -39,9 +39,11 @@ class TrainSettings:
 def mixture_batches(dataset: MixtureDataset, settings: TrainSettings) -> Iterator[dict[str, torch.Tensor]]:
     """Endless shuffled batches, fresh mixes every pass over the speech files (`set_epoch`)."""
     generator = torch.Generator().manual_seed(settings.seed)
+    # A split smaller than one batch gives short batches rather than none (an endless empty loop).
+    drop_last = len(dataset) >= settings.batch_size
     for epoch in itertools.count():
         dataset.set_epoch(epoch)  # workers are re-created each pass, so they see the new epoch
-        loader = DataLoader(dataset, batch_size=settings.batch_size, shuffle=True, drop_last=True,
+        loader = DataLoader(dataset, batch_size=settings.batch_size, shuffle=True, drop_last=drop_last,
                             num_workers=settings.num_workers, generator=generator)
         yield from loader
 

@@ -22,3 +22,12 @@ def test_conv_on_real_valued_input_has_no_binary_macs():
     x = torch.randn(1, 2, 5, 5)
     assert profile_model(conv, x).binary_macs == 0
     assert profile_model(conv, (x > 0).float()).binary_macs == 4 * 25 * 18
+
+
+def test_gru_on_a_binary_map_counts_its_input_products_as_binary():
+    gru = nn.GRU(6, 5, num_layers=2, batch_first=True, bidirectional=True)
+    x = torch.randn(2, 7, 6)
+    dense, binary = profile_model(gru, (x,)), profile_model(gru, ((x > 0).float(),))
+    products = 7 * 2 * 3 * 5 * 6  # per sample: steps · directions · 3 gates · hidden · input (first layer only)
+    assert dense.binary_macs == 0 and binary.binary_macs == products
+    assert binary.macs == dense.macs - products and binary.flops == dense.flops

@@ -1,0 +1,125 @@
+"""What a stacked-compression run needs from its task: training batches and a loss (for `finetune`,
+`prune`), calibration inputs (for `int8`), and a score on a fixed test set.
+
+  vad      frame BCE on on-the-fly mixtures of the corpus's train split; EER on the demo's fixed test set
+           (same clips as `leanspeech demo`: 300 clips of 4 s from held-out speakers, voices and noises)
+  quality  MSE on the WB-PESQ-labelled 9 s segments a `leanspeech study quality` run cached; PCC on its
+           test segments (held-out speakers and noises)
+
+A task scores any model that takes its inputs: float models, and int8 ones wrapped with their front end
+(`compress.quantize.QuantizedSpeechModel`).
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import Any, Iterator, Protocol
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from leanspeech.errors import LeanspeechError
+from leanspeech.registry import Registry
+
+TASKS: Registry = Registry("stack task")
+
+
+class StackTask(Protocol):
+    metric: str
+    higher_is_better: bool
+    seconds: float  # audio per test input: profiles and latencies are per second of it
+
+    def batches(self) -> Iterator[Any]: ...
+    def loss(self, model: nn.Module, batch: Any) -> Tensor: ...
+    def calibration(self, model: nn.Module, count: int) -> list[Tensor]: ...
+    def score(self, model: nn.Module) -> dict[str, float]: ...
+    def example(self, model: nn.Module) -> Tensor: ...
+
+
+@TASKS.register("vad")
+class VadTask:
+    metric, higher_is_better = "eer", False
+
+    def __init__(self, corpus: str | Path, out: str | Path, test_clips: int = 300, test_seconds: float = 4.0,
+                 segment_seconds: float = 1.0, batch_size: int = 32, seed: int = 0,
+                 mixing: dict[str, Any] | None = None) -> None:
+        from leanspeech.data.datasets import FixedTestSet, MixtureDataset
+        from leanspeech.studies.vad_eval import load_test_clips
+
+        self.seconds = test_seconds
+        mixing = mixing or {}  # MixingConfig overrides; the defaults are the demo's (the paper's)
+        self.clips = load_test_clips(FixedTestSet(Path(out) / "testset", corpus, split="test", count=test_clips,
+                                                  segment_seconds=test_seconds, mixing=mixing))
+        self.train = MixtureDataset(corpus, "train", segment_seconds=segment_seconds, mixing=mixing)
+        self.batch_size, self.seed = batch_size, seed
+
+    def batches(self) -> Iterator[dict[str, Tensor]]:
+        from leanspeech.studies.vad_train import TrainSettings, mixture_batches
+
+        return mixture_batches(self.train, TrainSettings(batch_size=self.batch_size, num_workers=0, seed=self.seed))
+
+    def loss(self, model: nn.Module, batch: dict[str, Tensor]) -> Tensor:
+        return F.binary_cross_entropy(model.forward_wav(batch["mixture"]), batch["labels"])
+
+    def calibration(self, model: nn.Module, count: int) -> list[Tensor]:
+        with torch.no_grad():
+            return [model.features(batch["mixture"]) for batch in itertools.islice(self.batches(), count)]
+
+    def score(self, model: nn.Module) -> dict[str, float]:
+        from leanspeech.studies.vad_eval import model_probabilities, pooled_eer
+
+        return {"eer": pooled_eer(model_probabilities(model, self.clips), self.clips.labels)}
+
+    def example(self, model: nn.Module) -> Tensor:
+        with torch.no_grad():
+            return model.features(torch.from_numpy(self.clips.mixtures[:1]))
+
+
+@TASKS.register("quality")
+class QualityTask:
+    metric, higher_is_better = "pcc", True
+
+    def __init__(self, corpus: str | Path, out: str | Path, study: str | Path, batch_size: int = 32,
+                 calibration_fraction: float = 0.2, seed: int = 0) -> None:
+        from leanspeech.data.pesq_segments import read_pesq_segments
+
+        folder = Path(study) / "segments"
+        self.features, self.labels = {}, {}
+        for split in ("train", "test"):
+            cache = folder / f"features-{split}.pt"
+            if not cache.is_file():
+                raise LeanspeechError(f"{cache}: no cached features; run `leanspeech study quality --out {study}` first")
+            self.features[split] = torch.load(cache, weights_only=True)
+            self.labels[split] = torch.tensor([s.label for s in read_pesq_segments(folder, split)], dtype=torch.float32)
+            if len(self.features[split]) != len(self.labels[split]):
+                raise LeanspeechError(f"{folder}: {split} features and labels disagree in count; re-run the quality study")
+        self.seconds = 9.0
+        self.batch_size, self.calibration_fraction = batch_size, calibration_fraction
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def batches(self) -> Iterator[tuple[Tensor, Tensor]]:
+        features, labels = self.features["train"], self.labels["train"]
+        while True:
+            index = torch.randint(len(labels), (self.batch_size,), generator=self.generator)
+            yield features[index], labels[index]
+
+    def loss(self, model: nn.Module, batch: tuple[Tensor, Tensor]) -> Tensor:
+        return F.mse_loss(model(batch[0]), batch[1])
+
+    def calibration(self, model: nn.Module, count: int) -> list[Tensor]:
+        """The study's calibration set (the paper's 20 % of the training segments) in `count` batches."""
+        chosen = self.features["train"][: max(1, round(self.calibration_fraction * len(self.labels["train"])))]
+        return list(chosen.chunk(min(count, len(chosen))))
+
+    def score(self, model: nn.Module) -> dict[str, float]:
+        from leanspeech.metrics import agreement
+        from leanspeech.studies.quality_train import predict
+
+        result = agreement(predict(model, self.features["test"]).tolist(), self.labels["test"].tolist()).as_dict()
+        return {k: float(result[k]) for k in ("pcc", "srcc", "mse")}
+
+    def example(self, model: nn.Module) -> Tensor:
+        return self.features["test"][:1]
+
