@@ -107,9 +107,15 @@ def test_enhancer_runtime_export_matches_forward_for_gru_and_dgru(tmp_path):
         assert result.path.is_file() and result.max_abs_error <= 1e-4
 
 
+def test_vad_runtime_export_consolidates_and_matches_forward(tmp_path):
+    for name in ("crnn_vad", "dyn_crnn_vad"):
+        result = export_runtime(shrink_widths(small(name)), tmp_path / f"{name}.npz")
+        assert result.path.is_file() and result.max_abs_error <= 1e-4
+
+
 def test_runtime_export_refuses_a_model_without_a_streaming_engine(tmp_path):
-    with pytest.raises(ExportError, match="CRNNVAD: no streaming runtime"):
-        export_runtime(small("crnn_vad"), tmp_path / "vad.npz")
+    with pytest.raises(ExportError, match="QualityCNN: no streaming runtime"):
+        export_runtime(small("dnsmos_cnn"), tmp_path / "quality.npz")
 
 
 def test_an_operator_onnx_cannot_express_is_named(tmp_path):

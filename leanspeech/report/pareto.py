@@ -16,7 +16,7 @@ MARKERS = "osD^v<>phX*P"
 PEER_MARKER = "s"
 AXES = {  # cost attribute → (axis label, scale to the plotted unit)
     "flops_per_second": ("MFLOP/s (per second of audio)", 1e-6),
-    "latency_ms": ("latency (ms per forward, measured here)", 1.0),
+    "latency_ms": ("latency (ms per forward, batch 1)", 1.0),
 }
 
 

@@ -10,8 +10,9 @@ STFT for every model and most deployments compute it in their own DSP code.
 - ONNX: the TorchScript-based exporter (`dynamo=False`, opset 17; the dynamo exporter needs onnxscript),
   checked in onnxruntime. An operator ONNX cannot express raises ExportError naming it.
 - TorchScript: `torch.jit.trace`, checked on the second input (a trace that silently froze a shape fails).
-- runtime: the numpy/numba streaming engine of this package, for enhancement hosts (`enhance_gru`, with
-  a GRU or D-GRU, saved as a versioned .npz) — checked frame by frame against the model's forward.
+- runtime: the numpy/numba streaming engines of this package, for enhancement hosts (`enhance_gru`) and
+  CRNN VADs (runtime/streaming_vad.py), each with a GRU or D-GRU, saved as a versioned .npz — checked
+  frame by frame against the model's forward.
 """
 
 from __future__ import annotations
@@ -137,23 +138,28 @@ def export_torchscript(model: nn.Module, path: str | Path, inputs: tuple[Tensor,
 
 
 def export_runtime(model: nn.Module, path: str | Path, seconds: float = 1.0, tolerance: float = 1e-4) -> ExportResult:
-    """The streaming runtime's .npz for an enhancement host, checked frame by frame against `forward`."""
+    """The streaming runtime's .npz for an enhancement or VAD host, checked frame by frame against `forward`."""
     from leanspeech.runtime.streaming_enhancer import StreamingEnhancer
+    from leanspeech.runtime.streaming_vad import StreamingVAD
 
     model = deployable(model)
     name = type(model).__name__
+    engine_type = StreamingVAD if getattr(model, "task", None) == "vad" else StreamingEnhancer
     try:
-        engine = StreamingEnhancer.from_model(model)
+        engine = engine_type.from_model(model)
     except TypeError as err:
         raise ExportError(f"{name}: no streaming runtime for this model ({err})") from None
     saved = engine.save(path)
-    engine = StreamingEnhancer.load(saved)
+    engine = engine_type.load(saved)
     wav = model.example_wav(seconds, batch=1)
     with torch.no_grad():
-        spectrum = model.stft(wav)[0]  # (bins, frames) complex
-        expected = model(model.features(wav))[0]  # enhanced magnitude (bins, frames)
-    frames = spectrum.numpy().T
-    got = np.stack([np.abs(engine.enhance_spectrum(frame)) for frame in frames], axis=1)
+        features = model.features(wav)
+        expected = model(features)[0]  # VAD: probabilities (frames,); enhancer: magnitude (bins, frames)
+    if engine_type is StreamingVAD:
+        got = engine.run(features[0].numpy())
+    else:
+        frames = model.stft(wav)[0].numpy().T  # complex (frames, bins)
+        got = np.stack([np.abs(engine.enhance_spectrum(frame)) for frame in frames], axis=1)
     error = _compare(name, got.astype(np.float32), expected, tolerance)
     return ExportResult(saved, "runtime", error, saved.stat().st_size)
 

@@ -1,6 +1,7 @@
 """Stacked compression as a study: a trained model, the steps of a stack recipe one after another, and
-after each step the task's score, the model's cost and its measured latency — so every point shows what
-one more method bought on top of the others.
+after each step the task's score, the model's cost and its measured latency (batch 1 in PyTorch, and in
+the streaming runtime where one runs the model) — so every point shows what one more method bought on
+top of the others.
 
 A recipe (recipes/stack/*.yaml)::
 
@@ -27,7 +28,7 @@ import statistics
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -108,15 +109,14 @@ def stage_costs(model: nn.Module, seconds: float) -> dict[str, float | None]:
             "binary_macs_per_second": rates.get("binary_macs"), "file_bytes": serialized_bytes(model)}
 
 
-def interleaved_latency(models: list[nn.Module], inputs: list[torch.Tensor], repeats: int) -> list[dict[str, float]]:
-    """Median/min/max seconds of one forward per model, timed round-robin at batch 1 on one thread."""
+def interleaved_latency(calls: dict[Any, Callable[[], Any]], repeats: int) -> dict[Any, dict[str, float]]:
+    """Median/min/max seconds per call, timed round-robin on one thread."""
     from leanspeech.profile.latency import torch_threads
     from leanspeech.report.timing import interleaved_times
 
-    calls = {i: (lambda m=model.eval(), x=x: m(x)) for i, (model, x) in enumerate(zip(models, inputs))}
     with torch_threads(1), torch.no_grad():
         times = interleaved_times(calls, repeats, warmup=1)
-    return [{"median": statistics.median(t), "min": min(t), "max": max(t)} for t in times.values()]
+    return {key: {"median": statistics.median(t), "min": min(t), "max": max(t)} for key, t in times.items()}
 
 
 def run_stack_study(config: StackStudyConfig, corpus: str | Path, out: str | Path) -> dict[str, Any]:
@@ -149,12 +149,23 @@ def run_stack_study(config: StackStudyConfig, corpus: str | Path, out: str | Pat
         method = "+".join([config.base_method, *(name for name in applied if name != "finetune")])
         stages.append({"stage": index, "label": label, "method": method, "scores": task.score(model),
                        "costs": stage_costs(model, task.seconds)})
-    latencies = interleaved_latency(models, [task.example(m) for m in models], config.latency_repeats)
-    for stage, latency in zip(stages, latencies):
-        stage["costs"]["latency_ms"] = 1e3 * latency["median"] / task.seconds  # per second of audio
-        stage["latency"] = latency
+    # Every stage in PyTorch (batch 1) and, where it runs them, in the streaming runtime, all interleaved.
+    calls: dict[tuple[int, str], Callable[[], Any]] = {}
+    for index, model in enumerate(models):
+        calls[index, "torch"] = task.inference(model.eval())
+        streaming = task.streaming(model)
+        if streaming is not None:
+            calls[index, "runtime"] = streaming
+    latencies = interleaved_latency(calls, config.latency_repeats)
+    for index, stage in enumerate(stages):
+        stage["latency"] = latencies[index, "torch"]  # seconds per forward of one test input
+        stage["costs"]["latency_ms"] = 1e3 * stage["latency"]["median"]
+        stage["costs"]["rtf"] = stage["latency"]["median"] / task.seconds
+        if (index, "runtime") in latencies:
+            stage["runtime_latency"] = latencies[index, "runtime"]
+            stage["costs"]["runtime_latency_ms"] = 1e3 * stage["runtime_latency"]["median"]
     summary = {"task": config.task, "metric": task.metric, "higher_is_better": task.higher_is_better,
-               "base": str(base_path), "stages": stages, "config": asdict(config),
+               "seconds": task.seconds, "base": str(base_path), "stages": stages, "config": asdict(config),
                "wall_seconds": time.monotonic() - started}
     write_report(summary, out)
     return summary

@@ -7,14 +7,15 @@
            test segments (held-out speakers and noises)
 
 A task scores any model that takes its inputs: float models, and int8 ones wrapped with their front end
-(`compress.quantize.QuantizedSpeechModel`).
+(`compress.quantize.QuantizedSpeechModel`). Where the streaming runtime runs a stage (VAD hosts, see
+runtime/streaming_vad.py) the task also times it there: that is where a D-GRU's skipped rows save time.
 """
 
 from __future__ import annotations
 
 import itertools
 from pathlib import Path
-from typing import Any, Iterator, Protocol
+from typing import Any, Callable, Iterator, Protocol
 
 import torch
 import torch.nn.functional as F
@@ -35,7 +36,8 @@ class StackTask(Protocol):
     def loss(self, model: nn.Module, batch: Any) -> Tensor: ...
     def calibration(self, model: nn.Module, count: int) -> list[Tensor]: ...
     def score(self, model: nn.Module) -> dict[str, float]: ...
-    def example(self, model: nn.Module) -> Tensor: ...
+    def inference(self, model: nn.Module) -> Callable[[], Any]: ...
+    def streaming(self, model: nn.Module) -> Callable[[], Any] | None: ...
 
 
 @TASKS.register("vad")
@@ -72,9 +74,24 @@ class VadTask:
 
         return {"eer": pooled_eer(model_probabilities(model, self.clips), self.clips.labels)}
 
-    def example(self, model: nn.Module) -> Tensor:
+    def inference(self, model: nn.Module) -> Callable[[], Any]:
+        """The first test clip through the whole model, front end included (what `leanspeech report` times)."""
+        wav = torch.from_numpy(self.clips.mixtures[:1])
+        return lambda: model.forward_wav(wav)
+
+    def streaming(self, model: nn.Module) -> Callable[[], Any] | None:
+        """The first test clip's features through the streaming runtime (an int8 stage with int8 weights),
+        if the runtime runs the model; the front end is left out, as in every export."""
+        from leanspeech.runtime.streaming_vad import StreamingVAD
+
+        network = getattr(model, "float_model", model)
+        try:
+            engine = StreamingVAD.from_model(network, weights="int8" if getattr(model, "quantized", False) else "fp32")
+        except TypeError:
+            return None
         with torch.no_grad():
-            return model.features(torch.from_numpy(self.clips.mixtures[:1]))
+            frames = network.features(torch.from_numpy(self.clips.mixtures[:1]))[0].numpy()
+        return lambda: engine.run(frames)
 
 
 @TASKS.register("quality")
@@ -120,6 +137,11 @@ class QualityTask:
         result = agreement(predict(model, self.features["test"]).tolist(), self.labels["test"].tolist()).as_dict()
         return {k: float(result[k]) for k in ("pcc", "srcc", "mse")}
 
-    def example(self, model: nn.Module) -> Tensor:
-        return self.features["test"][:1]
+    def inference(self, model: nn.Module) -> Callable[[], Any]:
+        """One cached test segment's features through the model (the segments are stored as features)."""
+        features = self.features["test"][:1]
+        return lambda: model(features)
+
+    def streaming(self, model: nn.Module) -> None:
+        return None  # no streaming runtime for clip-level quality models
 

@@ -130,6 +130,7 @@ def test_vad_stack_end_to_end_resumes_and_reports(tiny_corpus, tmp_path, capsys)
     stages = summary["stages"]
     assert [s["label"] for s in stages] == ["base", "dgru 50", "finetune 3", "int8"]
     assert all(0.0 <= s["scores"]["eer"] <= 1.0 and s["costs"]["latency_ms"] > 0 for s in stages)
+    assert all(s["costs"]["runtime_latency_ms"] > 0 for s in stages)  # every VAD stage also streams
     assert stages[1]["costs"]["flops_per_second"] < stages[0]["costs"]["flops_per_second"]  # D-GRU counts less
     assert sorted(p.name for p in (out / "stages").glob("*.pt")) == ["1-dgru-50.pt", "2-finetune-3.pt"]
     points, incomplete = read_run(out)
