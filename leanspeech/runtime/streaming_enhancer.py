@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from torch import nn
 
-from leanspeech.runtime.streaming_gru import FORMAT_VERSION, RuntimeFormatError, StreamingGRU, read_versioned_npz
+from leanspeech.runtime.streaming_gru import RuntimeFormatError, StreamingGRU, read_versioned_npz, write_versioned_npz
 from leanspeech.runtime.weight_formats import QuantizedRows
 
 
@@ -113,15 +113,13 @@ class StreamingEnhancer:
         return synthesis[:hop] / self._envelope
 
     def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        np.savez(
-            path, kind=np.array("streaming_enhancer"), format_version=np.array(FORMAT_VERSION),
+        return write_versioned_npz(
+            path, "streaming_enhancer",
             shape=np.array(json.dumps({"n_fft": self.n_fft, "hop_length": self.hop_length})),
             input_weight=self.input_fc.stored, input_scales=self.input_fc.scales, input_bias=self.input_bias,
             mask_weight=self.mask_fc.stored, mask_scales=self.mask_fc.scales, mask_bias=self.mask_bias,
             **self.gru.arrays("gru_"),
         )
-        return path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
 
     @classmethod
     def load(cls, path: str | Path, backend: str | None = None) -> StreamingEnhancer:

@@ -24,7 +24,8 @@ from leanspeech.runtime.weight_formats import check_format
 FORMAT_VERSION = 2  # 2: weights in the kernel layout and a storage format; 1: fp32 in nn.GRU layout
 READABLE_VERSIONS = (1, 2)
 
-__all__ = ["FORMAT_VERSION", "GRULayerWeights", "RuntimeFormatError", "StreamingGRU", "read_versioned_npz"]
+__all__ = ["FORMAT_VERSION", "GRULayerWeights", "RuntimeFormatError", "StreamingGRU", "read_versioned_npz",
+           "write_versioned_npz"]
 
 
 class RuntimeFormatError(LeanspeechError, ValueError):
@@ -47,6 +48,13 @@ def read_versioned_npz(path: str | Path, kind: str) -> dict[str, np.ndarray]:
             f"{', '.join(map(str, READABLE_VERSIONS))}; export it again from the PyTorch model"
         )
     return arrays
+
+
+def write_versioned_npz(path: str | Path, kind: str, **arrays: np.ndarray) -> Path:
+    """Save `arrays` as a `kind` runtime file of this format version; returns the path written (.npz added)."""
+    path = Path(path)
+    np.savez(path, kind=np.array(kind), format_version=np.array(FORMAT_VERSION), **arrays)
+    return path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
 
 
 class StreamingGRU:
@@ -151,9 +159,7 @@ class StreamingGRU:
                    backend)
 
     def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        np.savez(path, kind=np.array("streaming_gru"), format_version=np.array(FORMAT_VERSION), **self.arrays())
-        return path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
+        return write_versioned_npz(path, "streaming_gru", **self.arrays())
 
     @classmethod
     def load(cls, path: str | Path, backend: str | None = None) -> StreamingGRU:

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from torch import nn
 
-from leanspeech.runtime.streaming_gru import FORMAT_VERSION, RuntimeFormatError, StreamingGRU, read_versioned_npz
+from leanspeech.runtime.streaming_gru import RuntimeFormatError, StreamingGRU, read_versioned_npz, write_versioned_npz
 from leanspeech.runtime.weight_formats import QuantizedRows
 
 ACTIVATIONS = ("tanh", "heaviside")
@@ -112,15 +112,13 @@ class StreamingVAD:
         return np.array(out + self.flush(), np.float32)
 
     def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        np.savez(
-            path, kind=np.array("streaming_vad"), format_version=np.array(FORMAT_VERSION),
+        return write_versioned_npz(
+            path, "streaming_vad",
             shape=np.array(json.dumps({"kernel_size": self.kernel_size, "activation": self.activation})),
             conv_weight=self.conv_rows.stored, conv_scales=self.conv_rows.scales, conv_bias=self.conv_bias,
             head_weight=self.head_rows.stored, head_scales=self.head_rows.scales, head_bias=self.head_bias,
             **self.gru.arrays("gru_"),
         )
-        return path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
 
     @classmethod
     def load(cls, path: str | Path, backend: str | None = None) -> StreamingVAD:

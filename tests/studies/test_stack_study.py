@@ -106,15 +106,6 @@ def test_recipes_are_checked_before_any_work():
         StackStudyConfig.from_dict({"task": "vad"})
 
 
-@pytest.fixture(scope="module")
-def tiny_corpus(tmp_path_factory) -> Path:
-    from leanspeech.data.corpus import build_corpus
-
-    out = tmp_path_factory.mktemp("stack-corpus")
-    build_corpus(out, minutes=0.3, progress=False)
-    return out
-
-
 @pytest.mark.slow
 def test_vad_stack_end_to_end_resumes_and_reports(tiny_corpus, tmp_path, capsys):
     base = width_learned_vad(tmp_path / "base.pt")

@@ -60,15 +60,6 @@ def test_demo_recipe_is_the_default_and_keys_are_checked():
         VadStudyConfig.from_dict({"train": {"batch": 3}})
 
 
-@pytest.fixture(scope="session")
-def tiny_corpus(tmp_path_factory) -> Path:
-    from leanspeech.data.corpus import build_corpus
-
-    out = tmp_path_factory.mktemp("vad-corpus")
-    build_corpus(out, minutes=0.3, progress=False)
-    return out
-
-
 @pytest.mark.slow
 def test_quick_demo_end_to_end_and_resume(tiny_corpus, tmp_path, capsys):
     out = tmp_path / "demo"
