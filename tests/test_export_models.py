@@ -19,6 +19,7 @@ from leanspeech.models.io import save_model
 from leanspeech.nn.dynamic_width import LayerWidth
 from leanspeech.registry import MODELS
 from leanspeech.runtime.export import ExportError, deployable, export_onnx, export_runtime, export_torchscript
+from leanspeech.stack import apply_stack
 
 SMALL = {
     "crnn_vad": {"conv_channels": 16, "gru_hidden": 16},
@@ -116,6 +117,14 @@ def test_vad_runtime_export_consolidates_and_matches_forward(tmp_path):
 def test_runtime_export_refuses_a_model_without_a_streaming_engine(tmp_path):
     with pytest.raises(ExportError, match="QualityCNN: no streaming runtime"):
         export_runtime(small("dnsmos_cnn"), tmp_path / "quality.npz")
+
+
+def test_export_cli_streams_a_stacked_vad_stage(tmp_path, capsys):
+    stage = tmp_path / "stack" / "stages" / "1-dgru-50.pt"
+    save_model(apply_stack(shrink_widths(small("dyn_crnn_vad")), ["consolidate", {"name": "dgru", "update_percent": 50}]),
+               stage)
+    assert main(["export", str(stage), "--format", "runtime"]) == 0
+    assert (stage.parent / "export" / "1-dgru-50.npz").is_file() and "runtime:" in capsys.readouterr().out
 
 
 def test_an_operator_onnx_cannot_express_is_named(tmp_path):

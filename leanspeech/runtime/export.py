@@ -172,4 +172,5 @@ EXPORTERS: dict[str, Callable[..., ExportResult]] = {
 def export_model(model: nn.Module, path: str | Path, fmt: str, tolerance: float = 1e-4) -> ExportResult:
     if fmt not in EXPORTERS:
         raise ExportError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     return EXPORTERS[fmt](model, path, tolerance=tolerance)
