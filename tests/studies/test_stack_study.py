@@ -11,7 +11,7 @@ import torch
 
 import leanspeech.models  # noqa: F401
 from leanspeech.cli import main
-from leanspeech.errors import RecipeError
+from leanspeech.errors import LeanspeechError, RecipeError
 from leanspeech.models.io import load_model, save_model
 from leanspeech.nn.binary import BinaryActivation
 from leanspeech.nn.dgru import DGRU
@@ -131,3 +131,36 @@ def test_vad_stack_end_to_end_resumes_and_reports(tiny_corpus, tmp_path, capsys)
     before = (out / "stages" / "2-finetune-3.pt").stat().st_mtime_ns
     assert main(["study", "stack", "--recipe", str(recipe), "--corpus", str(tiny_corpus), "--out", str(out)]) == 0
     assert (out / "stages" / "2-finetune-3.pt").stat().st_mtime_ns == before
+
+
+def quality_study_folder(folder: Path, model) -> Path:
+    """What `leanspeech study quality` leaves for the stack: labelled segments and their cached features."""
+    segments = folder / "segments"
+    segments.mkdir(parents=True)
+    lines = []
+    for index, (split, count) in enumerate((("train", 12), ("test", 6))):
+        generator = torch.Generator().manual_seed(index)
+        torch.save(model.example_input(1.0, batch=count) + 0.1 * torch.randn(count, 120, 49, generator=generator),
+                   segments / f"features-{split}.pt")
+        pesq = (1.0 + 3.0 * torch.rand(count, generator=generator)).tolist()
+        lines.append(json.dumps({"split": split, "index": 0, "path": f"{split}.wav", "starts": list(range(count)),
+                                 "pesq": pesq, "problems": []}))
+    (segments / "labels.jsonl").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+def test_quality_task_stacks_binary_maps_and_int8_on_cached_segments(tmp_path):
+    from leanspeech.studies.stack_tasks import TASKS
+
+    torch.manual_seed(0)
+    model = MODELS.build("dnsmos_cnn", channels=(8, 8, 8, 16), dense=16).eval()
+    task = TASKS.build("quality", corpus=tmp_path, out=tmp_path, study=quality_study_folder(tmp_path / "q", model),
+                       batch_size=4)
+    stacked = apply_stack(model, ["binarize", {"name": "finetune", "steps": 2}, {"name": "int8", "calibration_batches": 2}],
+                          task)
+    scores = task.score(stacked)
+    assert getattr(stacked, "quantized", False) and set(scores) == {"pcc", "srcc", "mse"}
+    assert -1.0 <= scores["pcc"] <= 1.0 and scores["mse"] > 0
+    assert task.streaming(stacked) is None and task.inference(stacked)().shape == (1,)
+    with pytest.raises(LeanspeechError, match="no cached features"):
+        TASKS.build("quality", corpus=tmp_path, out=tmp_path, study=tmp_path / "missing")
