@@ -12,7 +12,8 @@ What a run directory gives the report: its `metrics.json`, in one of three forms
         "metric": {"name": "eer", "value": 0.07, "higher_is_better": false},
         "complexity": {"params": 1.2e4, "macs_per_second": ..., "flops_per_second": ...,
                        "activation_bytes": ..., "latency_ms": ..., "rtf": ...},   # optional, any subset
-        "model": "model.pt"}                # optional: the model file, relative to the run directory
+        "model": "model.pt",                # optional: the model file, relative to the run directory
+        "series": "stack-vad-dgru"}         # optional: points of one series are joined in order (a stack)
 
 2. Several points (a study with several models and its peers): ``{"points": [<point>, ...], ...}``.
 3. The training engine's summary (`leanspeech/train/history.py`): the monitored best value is the

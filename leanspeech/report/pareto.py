@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from leanspeech.report.points import Point  # noqa: E402
 
 MARKERS = "osD^v<>phX*P"
+CROWDED = 12  # more points than this: only the Pareto front and the peers are labelled
 PEER_MARKER = "s"
 AXES = {  # cost attribute → (axis label, scale to the plotted unit)
     "flops_per_second": ("MFLOP/s (per second of audio)", 1e-6),
@@ -33,8 +34,16 @@ def pareto_front(costs: Sequence[float], values: Sequence[float], higher_is_bett
     return front
 
 
+def labelled(points: list[Point], front: list[Point]) -> list[Point]:
+    """The points a plot names: all, or in a crowded plot only the front and the peers (the table names all)."""
+    if len(points) <= CROWDED:
+        return points
+    return [p for p in points if p.kind == "peer" or any(p is f for f in front)]
+
+
 def plot_front(points: list[Point], cost: str, path: Path) -> Path | None:
-    """Metric vs `cost` of one task's points (those that have it), the front drawn as a step line."""
+    """Metric vs `cost` of one task's points (those that have it), the front drawn as a step line and each
+    series (a stack's stages) as a dotted path."""
     usable = [p for p in points if getattr(p, cost) is not None]
     if not usable:
         return None
@@ -42,13 +51,20 @@ def plot_front(points: list[Point], cost: str, path: Path) -> Path | None:
     metric, higher = usable[0].metric, usable[0].higher_is_better
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     methods = sorted({p.method for p in usable if p.kind == "ours"})
+    front = [usable[i] for i in pareto_front([getattr(p, cost) for p in usable], [p.value for p in usable], higher)]
+    for series in sorted({p.series for p in usable if p.series}):
+        stages = [p for p in usable if p.series == series]
+        ax.plot([getattr(p, cost) * scale for p in stages], [p.value for p in stages], color="0.6", linewidth=0.8,
+                linestyle=":", zorder=2)
+    named = labelled(usable, front)
     for p in usable:
         marker = PEER_MARKER if p.kind == "peer" else MARKERS[methods.index(p.method) % len(MARKERS)]
         color = "0.45" if p.kind == "peer" else f"C{methods.index(p.method) % 10}"
         ax.scatter(getattr(p, cost) * scale, p.value, marker=marker, color=color, s=42, zorder=3,
                    facecolors="none" if p.kind == "peer" else color)
-        ax.annotate(p.name, (getattr(p, cost) * scale, p.value), textcoords="offset points", xytext=(5, 4), fontsize=7)
-    front = [usable[i] for i in pareto_front([getattr(p, cost) for p in usable], [p.value for p in usable], higher)]
+        if any(p is n for n in named):
+            ax.annotate(p.name, (getattr(p, cost) * scale, p.value), textcoords="offset points", xytext=(5, 4),
+                        fontsize=7)
     ax.step([getattr(p, cost) * scale for p in front], [p.value for p in front], where="post", color="k",
             linewidth=1, alpha=0.6, label="Pareto front")
     for i, method in enumerate(methods):

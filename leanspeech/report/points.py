@@ -37,6 +37,7 @@ class Point:
     rtf: float | None = None
     source: str = ""  # the metrics.json (and entry) it came from
     model_path: str = ""  # the model file profiled and timed for this point, if any
+    series: str = ""  # points of one series (e.g. the stages of a stack), in order, are drawn as a path
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -76,7 +77,7 @@ def _point(entry: dict[str, Any], run_dir: Path, source: str, single: bool) -> P
                  method=str(entry.get("method", "peer" if kind == "peer" else "baseline")),
                  metric=str(metric["name"]), value=float(metric["value"]),
                  higher_is_better=bool(metric["higher_is_better"]), kind=kind, source=source,
-                 model_path="" if model is None else str(model), **complexity)
+                 model_path="" if model is None else str(model), series=str(entry.get("series", "")), **complexity)
 
 
 def _training_point(run_dir: Path, summary: dict[str, Any]) -> Point:

@@ -43,6 +43,7 @@ def report_points(summary: dict[str, Any], name: str) -> list[dict[str, Any]]:
     """One `leanspeech report` point per stage (the base included, so the stack reads as a path)."""
     keys = ("params", "macs_per_second", "flops_per_second", "latency_ms", "rtf")
     return [{"task": summary["task"], "name": f"{name}: {stage['label']}", "method": stage["method"], "kind": "ours",
+             "series": name,
              "metric": {"name": summary["metric"], "value": stage["scores"][summary["metric"]],
                         "higher_is_better": summary["higher_is_better"]},
              "complexity": {k: stage["costs"][k] for k in keys}} for stage in summary["stages"]]

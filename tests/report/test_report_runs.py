@@ -18,6 +18,7 @@ from leanspeech.models.io import save_model
 from leanspeech.profile import profile_model
 from leanspeech.registry import MODELS
 from leanspeech.report import build_report, pareto_front, read_run
+from leanspeech.report.pareto import labelled, plot_front
 from leanspeech.report.timing import interleaved_times
 
 
@@ -112,6 +113,20 @@ def test_report_tables_group_tasks_profile_models_and_list_incomplete_runs(runs,
     markdown = written["markdown"].read_text()
     assert "## quality" in markdown and "## vad" in markdown and "## Incomplete runs" in markdown
     assert "unfinished" in markdown and "points[2]" in markdown
+
+
+def test_stack_series_are_read_and_crowded_plots_name_the_front_and_peers(tmp_path):
+    stages = [{"task": "vad", "name": f"stack: {i}", "method": "width", "series": "stack",
+               "metric": {"name": "eer", "value": 0.2 - 0.01 * i, "higher_is_better": False},
+               "complexity": {"flops_per_second": 1e6 * (14 - i)}} for i in range(14)]
+    peer = {"task": "vad", "name": "silero-vad", "kind": "peer", "metric": {"name": "eer", "value": 0.3,
+            "higher_is_better": False}, "complexity": {"flops_per_second": 5e5}}
+    points, _ = read_run(write_point(tmp_path / "stack", points=[*stages, peer]))
+    assert {p.series for p in points[:-1]} == {"stack"} and points[-1].series == ""
+    front = [points[i] for i in pareto_front([p.flops_per_second for p in points], [p.value for p in points], False)]
+    assert [p.name for p in labelled(points, front)] == ["stack: 13", "silero-vad"]  # 15 points: crowded
+    assert labelled(points[:5], front) == points[:5]
+    assert plot_front(points, "flops_per_second", tmp_path / "front.png").stat().st_size > 0
 
 
 def test_report_cli(runs, tmp_path, capsys):
