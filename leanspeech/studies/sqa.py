@@ -12,6 +12,8 @@ Runs (each resumable: finished models are reused, teacher labels are cached):
                          labels are mapped into the teacher's scale; p per size by dev PCC with the truth
   pruned                 the distilled `prune_size` student, Taylor vs magnitude pruning to each sparsity,
                          fine-tuned on labeled clips (mapped labels) between steps
+  teacher-pruned         Distill-MOS's own network Taylor-pruned to each `teacher_prune` sparsity on the
+                         unlabeled clips, the unpruned teacher's predictions as targets (sqa_teacher_prune.py)
 Evaluation: PCC per test set, clip-weighted and unweighted means (Table I), PCC vs parameters (Fig. 3),
 agreement with the teacher, and latency of student vs teacher timed interleaved in one run.
 """
@@ -25,7 +27,7 @@ import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
@@ -51,6 +53,7 @@ from leanspeech.profile.params import count_parameters
 from leanspeech.report.timing import interleaved_times
 from leanspeech.studies.recipe import check_keys, read_recipe
 from leanspeech.studies.sqa_report import evaluate, write_report
+from leanspeech.studies.sqa_teacher_prune import TeacherPruning, centre_crops, load_pruned, prune_teacher
 from leanspeech.studies.sqa_train import (
     Pool,
     StudentTraining,
@@ -81,6 +84,7 @@ class SqaStudyConfig:
     prune_step_fraction: float = 0.02
     prune_finetune_steps: int = 30
     prune_lr: float = 1e-4
+    teacher_prune: TeacherPruning = field(default_factory=TeacherPruning)  # the teacher pruned into a family
     teacher_workers: int = 2
     latency_repeats: int = 10
     seed: int = 0
@@ -92,7 +96,8 @@ class SqaStudyConfig:
         values: dict[str, Any] = dict(
             corpus_minutes=30.0, sizes=("xxs", "xs", "s"), mix_grid=(0.0, 0.2), crop_seconds=8.0,
             train=StudentTraining(steps=400, val_every=50, window_seconds=2.0), prune_sparsities=(0.3, 0.6),
-            prune_step_fraction=0.05, prune_finetune_steps=10, latency_repeats=5)
+            prune_step_fraction=0.05, prune_finetune_steps=10, latency_repeats=5,
+            teacher_prune=TeacherPruning(sparsities=(0.3, 0.5), step_fraction=0.05, finetune_steps=4, max_clips=60))
         values.update(overrides)
         return cls(**values)
 
@@ -102,14 +107,19 @@ class SqaStudyConfig:
         check_keys(values, cls, str(path))
         train = values.pop("train", None) or {}
         check_keys(train, StudentTraining, f"{path}: train")
+        teacher_prune = values.pop("teacher_prune", None) or {}
+        check_keys(teacher_prune, TeacherPruning, f"{path}: teacher_prune")
+        if "sparsities" in teacher_prune:
+            teacher_prune["sparsities"] = tuple(teacher_prune["sparsities"])
         for key in ("sizes", "mix_grid", "prune_sparsities"):
             if key in values:
                 values[key] = tuple(values[key])
         if quick:
             base = cls.quick()
             values["train"] = StudentTraining(**{**asdict(base.train), **train})
+            values["teacher_prune"] = TeacherPruning(**{**asdict(base.teacher_prune), **teacher_prune})
             return cls.quick(**values)
-        return cls(train=StudentTraining(**train), **values)
+        return cls(train=StudentTraining(**train), teacher_prune=TeacherPruning(**teacher_prune), **values)
 
     def teacher_factory(self) -> Callable[[], Teacher]:
         if self.teacher == "distill-mos":
@@ -254,6 +264,10 @@ def run_sqa_study(config: SqaStudyConfig, corpus: str | Path, out: str | Path, w
                 row = add(f"{criterion}-pruned", f"{config.prune_size} @ {point.sparsity:.0%}",
                           score(pruned, test["features"]).numpy(), point.sparse_params, sparsity=point.sparsity)
                 prune_points.append(row)
+    if config.teacher_prune.sparsities:
+        for row in _pruned_teachers(config, [clips[i].path for i in unlabeled_index], [clips[i].path for i in test_index],
+                                    out / "pruned" / "teacher"):
+            add(**row)
     latency = _latency(config, distilled)
     summary = {"label_map": {"scale": scale, "shift": shift, "mse": map_mse},
                "clips": {"labeled": len(labeled_index), "unlabeled": len(unlabeled_index),
@@ -261,6 +275,29 @@ def run_sqa_study(config: SqaStudyConfig, corpus: str | Path, out: str | Path, w
                          "teacher_failures": len(teacher_labels.failures)},
                "latency": latency, "seconds": time.monotonic() - started}
     return write_report(out, rows, grid, summary)
+
+
+def _pruned_teachers(config: SqaStudyConfig, train_paths: list[str], test_paths: list[str],
+                     out_dir: Path) -> Iterator[dict[str, Any]]:
+    """The teacher's network pruned to each sparsity on the unlabeled training clips (sqa_teacher_prune.py);
+    each pruned teacher scores the test clips as the teacher does."""
+    if config.teacher != "distill-mos":
+        print(f"teacher pruning skipped: it prunes Distill-MOS's network, the teacher here is {config.teacher}")
+        return
+    from leanspeech.peers.distill_mos import DistillMos
+
+    settings = config.teacher_prune
+    peer = DistillMos()
+    read = lambda paths: [load_audio(p, sample_rate=TEACHER_RATE)[0] for p in paths]  # noqa: E731
+    crops = centre_crops(read(train_paths[:settings.max_clips]), peer.crop_length)
+    print(f"pruning the teacher ({settings.criterion}) on {len(crops)} unlabeled clips")
+    test_wavs = read(test_paths)
+    for point in prune_teacher(peer.model, crops, settings, out_dir, config.seed):
+        pruned = copy.copy(peer)
+        pruned.model = load_pruned(peer.model, point)
+        yield {"method": "teacher-pruned", "name": f"{config.teacher} @ {point.sparsity:.0%}",
+               "predictions": np.array(pruned.score_batch(test_wavs, TEACHER_RATE, progress=False)),
+               "params": point.sparse_params, "sparsity": point.sparsity}
 
 
 def _seeded_student(size: str, seed: int) -> QualityStudent:

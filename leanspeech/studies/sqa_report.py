@@ -12,7 +12,7 @@ import numpy as np
 
 from leanspeech.metrics import agreement_per_set, mean_over_sets, pcc
 
-FIG3_SERIES = ("labeled-only", "distilled", "taylor-pruned", "magnitude-pruned")
+FIG3_SERIES = ("labeled-only", "distilled", "taylor-pruned", "magnitude-pruned", "teacher-pruned")
 
 
 def evaluate(predictions: np.ndarray, test: dict[str, Any]) -> dict[str, float]:
@@ -78,7 +78,7 @@ def plot_pcc_vs_params(rows: list[dict[str, Any]], path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4))
-    for method, marker in zip(FIG3_SERIES, "osv^"):
+    for method, marker in zip(FIG3_SERIES, "osv^D"):
         points = sorted((r["params"], r["pcc_weighted"]) for r in rows if r["method"] == method)
         if points:
             ax.plot(*zip(*points), marker=marker, label=method)
