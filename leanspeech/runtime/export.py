@@ -140,11 +140,11 @@ def export_torchscript(model: nn.Module, path: str | Path, inputs: tuple[Tensor,
 def export_runtime(model: nn.Module, path: str | Path, seconds: float = 1.0, tolerance: float = 1e-4) -> ExportResult:
     """The streaming runtime's .npz for an enhancement or VAD host, checked frame by frame against `forward`."""
     from leanspeech.runtime.streaming_enhancer import StreamingEnhancer
-    from leanspeech.runtime.streaming_vad import StreamingVAD
+    from leanspeech.runtime.streaming_vad import StreamingVADNetwork
 
     model = deployable(model)
     name = type(model).__name__
-    engine_type = StreamingVAD if getattr(model, "task", None) == "vad" else StreamingEnhancer
+    engine_type = StreamingVADNetwork if getattr(model, "task", None) == "vad" else StreamingEnhancer
     try:
         engine = engine_type.from_model(model)
     except TypeError as err:
@@ -155,7 +155,7 @@ def export_runtime(model: nn.Module, path: str | Path, seconds: float = 1.0, tol
     with torch.no_grad():
         features = model.features(wav)
         expected = model(features)[0]  # VAD: probabilities (frames,); enhancer: magnitude (bins, frames)
-    if engine_type is StreamingVAD:
+    if engine_type is StreamingVADNetwork:
         got = engine.run(features[0].numpy())
     else:
         frames = model.stft(wav)[0].numpy().T  # complex (frames, bins)

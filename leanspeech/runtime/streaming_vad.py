@@ -1,4 +1,6 @@
-"""StreamingVAD: the CRNN voice-activity hosts (models/vad.py) frame by frame at batch 1.
+"""StreamingVADNetwork: the network of the CRNN voice-activity hosts (models/vad.py) frame by frame at
+batch 1, on the runtime's kernels — what `leanspeech export --format runtime` writes for a VAD. (For
+audio chunks in and speech events out, front end included, see `inference.vad_stream.StreamingVAD`.)
 
 Covers `crnn_vad`, a consolidated `dyn_crnn_vad` and their stacked forms (D-GRU, binary activation map
 after the convolution): Conv1d (kernel K, i.e. K − 1 frames of look-ahead) → Tanh or Heaviside → GRU or
@@ -7,7 +9,7 @@ stays outside, as in every export (runtime/export.py): `push` takes one log-mel 
 have arrived, returns the speech probability of the frame K − 1 hops back; `flush` ends the stream by
 repeating the last frame, as the model's replication padding does, so `run` equals `forward` frame for
 frame. Convolution and head weights are stored in the GRU's weight format (fp32, fp16, int8) and widened
-to fp32 once at load: they are ~5 % of the work; the GRU's rows stay in their format.
+to fp32 once at load (smaller files, fp32 arithmetic); the GRU's rows stay in their format.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ def conv_activation_name(module: nn.Module) -> str:
     raise TypeError(f"no streaming rule for the activation {type(module).__name__} after the VAD convolution")
 
 
-class StreamingVAD:
+class StreamingVADNetwork:
     def __init__(self, conv_weight: QuantizedRows, conv_bias: np.ndarray, kernel_size: int, activation: str,
                  gru: StreamingGRU, head_weight: QuantizedRows, head_bias: np.ndarray):
         """`conv_weight` (channels, bands · kernel_size) in (band, tap) order; `head_weight` (1, hidden)."""
@@ -56,7 +58,7 @@ class StreamingVAD:
 
     @classmethod
     def from_model(cls, model: nn.Module, update_percent: float | None = None, backend: str | None = None,
-                   weights: str = "fp32") -> StreamingVAD:
+                   weights: str = "fp32") -> StreamingVADNetwork:
         """From a trained CRNN VAD (conv → activation → GRU/DGRU → head); dynamic layers must be consolidated."""
         name = type(model).__name__
         conv, gru, head = (getattr(model, n, None) for n in ("conv", "gru", "head"))
@@ -121,7 +123,7 @@ class StreamingVAD:
         )
 
     @classmethod
-    def load(cls, path: str | Path, backend: str | None = None) -> StreamingVAD:
+    def load(cls, path: str | Path, backend: str | None = None) -> StreamingVADNetwork:
         arrays = read_versioned_npz(path, "streaming_vad")
         try:
             gru = StreamingGRU.from_arrays(arrays, "gru_", backend, int(arrays["format_version"]))

@@ -82,11 +82,11 @@ class VadTask:
     def streaming(self, model: nn.Module) -> Callable[[], Any] | None:
         """The first test clip's features through the streaming runtime (an int8 stage with int8 weights),
         if the runtime runs the model; the front end is left out, as in every export."""
-        from leanspeech.runtime.streaming_vad import StreamingVAD
+        from leanspeech.runtime.streaming_vad import StreamingVADNetwork
 
         network = getattr(model, "float_model", model)
         try:
-            engine = StreamingVAD.from_model(network, weights="int8" if getattr(model, "quantized", False) else "fp32")
+            engine = StreamingVADNetwork.from_model(network, weights="int8" if getattr(model, "quantized", False) else "fp32")
         except TypeError:
             return None
         with torch.no_grad():
