@@ -125,7 +125,14 @@ def run_stack_study(config: StackStudyConfig, corpus: str | Path, out: str | Pat
     started = time.monotonic()
     out = Path(out)
     (out / "stages").mkdir(parents=True, exist_ok=True)
-    (out / "study.json").write_text(json.dumps({"corpus": str(Path(corpus).resolve()), **asdict(config)}, indent=2))
+    described = {"corpus": str(Path(corpus).resolve()), **asdict(config)}
+    previous = out / "study.json"
+    # Saved stages are reused on a re-run: only when they were made by the same steps from the same base.
+    if previous.is_file() and {k: v for k, v in json.loads(previous.read_text()).items() if k != "latency_repeats"} != \
+            {k: v for k, v in json.loads(json.dumps(described)).items() if k != "latency_repeats"}:
+        raise RecipeError(f"{out}: holds the stages of another stack, corpus or base (see {previous}); "
+                          "remove the folder or choose another --out")
+    previous.write_text(json.dumps(described, indent=2))
     base_path = base_model_path(config)
     task = TASKS.build(config.task, corpus=corpus, out=out, **config.task_options)
 

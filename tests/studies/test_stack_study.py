@@ -19,7 +19,7 @@ from leanspeech.nn.dynamic_width import LayerWidth
 from leanspeech.registry import MODELS
 from leanspeech.report import read_run
 from leanspeech.stack import apply_stack
-from leanspeech.studies.stack_study import StackStudyConfig
+from leanspeech.studies.stack_study import StackStudyConfig, run_stack_study
 
 
 def width_learned_vad(path: Path) -> Path:
@@ -131,6 +131,9 @@ def test_vad_stack_end_to_end_resumes_and_reports(tiny_corpus, tmp_path, capsys)
     before = (out / "stages" / "2-finetune-3.pt").stat().st_mtime_ns
     assert main(["study", "stack", "--recipe", str(recipe), "--corpus", str(tiny_corpus), "--out", str(out)]) == 0
     assert (out / "stages" / "2-finetune-3.pt").stat().st_mtime_ns == before
+    recipe.write_text(recipe.read_text().replace("steps: 3}", "steps: 4}"))  # another stack: its stages are not reused
+    with pytest.raises(RecipeError, match="holds the stages of another stack"):
+        run_stack_study(StackStudyConfig.from_yaml(recipe), tiny_corpus, out)
 
 
 def quality_study_folder(folder: Path, model) -> Path:
