@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
 
-from leanspeech.data.corpus import TASKS, CorpusBuild, build_corpus, missing_report, summary_rows
+from leanspeech.data.tasks import TASKS
+
+if TYPE_CHECKING:
+    from leanspeech.data.corpus import CorpusBuild
 
 EXAMPLES = """examples:
   leanspeech data build --out data/corpus --minutes 10
@@ -43,6 +47,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_build(args: argparse.Namespace) -> int:
+    from leanspeech.data.corpus import build_corpus
+
     console = Console()
     done = build_corpus(args.out, minutes=args.minutes, seed=args.seed, sample_rate=args.sample_rate, task=args.task,
                         audio_format=args.audio_format, workers=args.workers, cache_dir=args.cache_dir)
@@ -51,6 +57,8 @@ def run_build(args: argparse.Namespace) -> int:
 
 
 def print_summary(console: Console, done: CorpusBuild) -> None:
+    from leanspeech.data.corpus import missing_report, summary_rows
+
     table = Table(title=f"corpus {done.out}")
     for column in ("split", "kind", "source", "groups", "files", "minutes"):
         table.add_column(column, justify="right" if column in ("groups", "files", "minutes") else "left")

@@ -7,8 +7,9 @@ import argparse
 from rich.console import Console
 from rich.table import Table
 
-from leanspeech.audio.filterbanks import SCALES
 from leanspeech.errors import LeanspeechError
+
+SCALES = ("mel", "bark", "erb")  # audio.filterbanks.SCALES, spelled out: that module imports torch and librosa
 
 FILTERBANK_EXAMPLES = """examples:
   leanspeech study filterbank --out runs/filterbank

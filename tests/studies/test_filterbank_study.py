@@ -55,3 +55,10 @@ def test_study_command_has_help_with_examples(capsys):
     with pytest.raises(SystemExit):
         main(["study", "filterbank", "--help"])
     assert "leanspeech study filterbank --out" in capsys.readouterr().out
+
+
+def test_command_line_scales_are_the_filterbank_scales():
+    from leanspeech.audio.filterbanks import SCALES
+    from leanspeech.studies import filterbank_cli
+
+    assert filterbank_cli.SCALES == SCALES
