@@ -38,7 +38,7 @@ from leanspeech.data.pesq_segments import (
 from leanspeech.errors import LeanspeechError
 from leanspeech.metrics import agreement
 from leanspeech.models.quality_cnn import QualityCNN
-from leanspeech.studies.quality_train import TrainSettings, fit_or_load, predict
+from leanspeech.studies.quality_train import TrainSettings, fit_or_load, predict, recenter
 from leanspeech.studies.recipe import check_keys, read_recipe, section
 
 FP32, BINARY_PTQ, BAM, BAM_BW, INT8, BAM_INT8 = (
@@ -137,12 +137,15 @@ def run_quality_study(config: QualityStudyConfig, corpus: str | Path, out: str |
     predictions: dict[str, list[list[float]]] = {v: [] for v in VARIANTS}
     models: dict[str, Any] = {}
     train_seconds: dict[str, list[float]] = {v: [] for v in _builders()}
+    shifts: dict[str, list[float]] = {v: [] for v in _builders()}
     for seed in range(config.seeds):
         trained = {}
         for name, build in _builders().items():
             folder = out / "runs" / f"{name.replace(' ', '').replace('+', '_').lower()}-seed{seed}"
             trained[name], metrics = fit_or_load(folder, build, train, val, config.train, seed, f"{name} seed {seed}")
             train_seconds[name].append(metrics["train_seconds"])
+            if config.train.recenter:  # after loading too: a run folder holds the model as trained
+                shifts[name].append(recenter(trained[name], val))
         trained[BINARY_PTQ] = binarize_activations(trained[FP32]).eval()
         trained[INT8] = quantize_static(trained[FP32], calibration)
         trained[BAM_INT8] = quantize_static(trained[BAM], calibration, observer="minmax")
@@ -163,7 +166,7 @@ def run_quality_study(config: QualityStudyConfig, corpus: str | Path, out: str |
         print("[5/5] DNSMOS peer on the test segments")
         peer = dnsmos_peer(segments["test"], rule, target, out / "dnsmos.json")
     summary = {"quality": quality, "costs": costs, "predictions": predictions, "target": target, "peer": peer,
-               "train_seconds": train_seconds, "segments": {k: len(v) for k, v in segments.items()},
+               "train_seconds": train_seconds, "output_shifts": shifts, "segments": {k: len(v) for k, v in segments.items()},
                "skipped_segments": labelled.skipped, "config": asdict(config), "corpus": str(corpus),
                "wall_seconds": time.monotonic() - started}
     write_report(summary, out)

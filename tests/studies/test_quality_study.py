@@ -1,5 +1,6 @@
 import csv
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -63,7 +64,10 @@ def test_quick_quality_study_end_to_end(tmp_path):
     assert float(rows["BAM + int8"]["activation_reduction"]) > 10
     assert int(rows["int8 PTQ"]["file_bytes"]) < int(rows["fp32"]["file_bytes"]) / 3
     for row in rows.values():
-        assert -1 <= float(row["test_pcc"]) <= 1 and float(row["test_mse"]) >= 0
+        # NaN: constant predictions (PCC undefined), e.g. a 2-epoch BAM model whose int8 output step
+        # is coarser than the spread of its 4 predictions
+        pcc = float(row["test_pcc"])
+        assert (math.isnan(pcc) or -1 <= pcc <= 1) and float(row["test_mse"]) >= 0
     summary = json.loads((out / "results.json").read_text())
     assert summary["segments"] == {"train": 8, "val": 4, "test": 4}  # 4 s clips → 2 segments each
     # a re-run resumes: the finished runs are reused, not retrained
