@@ -10,7 +10,7 @@ from leanspeech.cli import main
 from leanspeech.commands.score import predict_file, run_score
 from leanspeech.data.pesq_segments import SegmentRule
 from leanspeech.errors import LeanspeechError
-from leanspeech.models.io import save_model
+from leanspeech.models.io import load_model, save_model
 from leanspeech.models.quality_cnn import QualityCNN
 
 WAV = Path("/usr/share/asterisk/sounds/en_US_f_Allison/all-circuits-busy-now.wav")
@@ -51,10 +51,20 @@ def test_score_cli_reports_bad_files(model_file, tmp_path, capsys):
         run_score(argparse.Namespace(files=[tmp_path / "missing.wav"], model=model_file, dnsmos=False))
 
 
+def test_the_bundled_default_model_scores_a_file(capsys):
+    from leanspeech.commands.score import DEFAULT_MODEL
+
+    model = load_model(DEFAULT_MODEL)  # weights_only=True
+    assert isinstance(model, QualityCNN) and sum(p.numel() for p in model.parameters()) == 45697
+    assert main(["score", str(WAV)]) == 0
+    score = predict_file(model.eval(), WAV, SegmentRule())[0]
+    assert f"{score:.2f}" in capsys.readouterr().out
+
+
 def test_without_a_bundled_model_the_error_says_what_to_do(tmp_path, monkeypatch, capsys):
     import leanspeech.commands.score as score
 
     monkeypatch.setattr(score, "DEFAULT_MODEL", tmp_path / "absent.pt")
     wav = save_audio(tmp_path / "a.wav", np.zeros(16000, np.float32) + 0.01, 16000)
     assert main(["score", str(wav)]) == 2
-    assert "no quality model is bundled yet" in capsys.readouterr().err
+    assert "no quality model is bundled" in capsys.readouterr().err

@@ -26,8 +26,9 @@ EXAMPLES = """examples:
 
 A file is cut into 9 s segments with a 2 s hop; its score is the mean prediction over them. A file
 shorter than 9 s is repeated to fill one segment (as DNSMOS does); one under 1 s is rejected.
-No quality model is bundled yet: the small CPU study's models are too weakly trained to ship (see the
-README). Train one with `leanspeech study quality` (recipes/quality/) and pass it with --model.
+The bundled default (leanspeech/assets/quality/default.pt, see its README.md) is the fp32 model of
+the small CPU study (recipes/quality/small.yaml): trained on synthetic noisy speech, a rough guide,
+not a calibrated MOS. Train your own with `leanspeech study quality` and pass it with --model.
 """
 
 
@@ -40,15 +41,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("files", nargs="+", type=Path, help="audio files (any rate; resampled to the model's)")
     parser.add_argument("--model", type=Path, default=None,
-                        help="a run folder holding model.pt, or a model file (default: the bundled model, once one ships)")
+                        help="a run folder holding model.pt, or a model file (default: the bundled model)")
     parser.add_argument("--dnsmos", action="store_true", help="also score with DNSMOS (speechmos; slow first call)")
     parser.set_defaults(run=run_score)
 
 
 def resolve_model(path: Path | None) -> SpeechModel:
     if path is None and not DEFAULT_MODEL.is_file():
-        raise LeanspeechError("no quality model is bundled yet: train one with `leanspeech study quality` "
-                              "and pass it with --model RUN_DIR|model.pt")
+        raise LeanspeechError(f"no quality model is bundled ({DEFAULT_MODEL} is missing): train one with "
+                              "`leanspeech study quality` and pass it with --model RUN_DIR|model.pt")
     path = DEFAULT_MODEL if path is None else path
     return load_model(path / "model.pt" if path.is_dir() else path)
 
