@@ -25,9 +25,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence
 
-from leanspeech.profile import costs
 from leanspeech.profile.rules import LayerCost, register_rule
-from leanspeech.profile.torch_rules import sequence_shape
+from leanspeech.profile.torch_rules import count_gru_family
 
 
 def selected_count(update_percent: float, hidden_size: int) -> int:
@@ -166,8 +165,4 @@ def count_dgru(module: DGRU, inputs: tuple[Any, ...], output: Any) -> LayerCost:
     fraction of neurons the last forward actually updated. Elementwise FLOPs: z (add + sigmoid = 4)
     always; r (4), n (9) and the state update (4) per selected neuron."""
     fraction = module.update_fraction_nominal() if module.threshold is None else module.last_update_fraction
-    steps, batch = sequence_shape(module, inputs[0])
-    return costs.gru_cost(
-        steps, batch, module.input_size, module.hidden_size, module.num_layers, module.bidirectional, module.bias,
-        update_fraction=fraction,
-    )
+    return count_gru_family(module, inputs, fraction)

@@ -152,17 +152,24 @@ def sequence_shape(module: nn.RNNBase, x: Any) -> tuple[int, int]:
     return (x.shape[1], x.shape[0]) if module.batch_first else (x.shape[0], x.shape[1])
 
 
+def count_gru_family(module: nn.GRU, inputs: tuple[Any, ...], update_fraction: float = 1.0) -> LayerCost:
+    """nn.GRU, or a D-GRU updating `update_fraction` of its neurons. Fed by a binary map, the first layer's
+    W_i·x products (the share of them a D-GRU computes) are binary."""
+    steps, batch = sequence_shape(module, inputs[0])
+    cost = costs.gru_cost(steps, batch, module.input_size, module.hidden_size, module.num_layers,
+                          module.bidirectional, module.bias, update_fraction=update_fraction)
+    if not costs.is_binary_map(first_tensor(inputs[0])):
+        return cost
+    directions = 2 if module.bidirectional else 1
+    gate_share = (1 + 2 * update_fraction) / 3
+    binary = steps * batch * directions * 3 * module.hidden_size * module.input_size * gate_share
+    note = "; ".join(filter(None, [cost.note, "binary input"]))
+    return LayerCost(macs=cost.macs - binary, flops=cost.flops, binary_macs=binary, note=note)
+
+
 @register_rule(nn.GRU)
 def count_gru(module: nn.GRU, inputs: tuple[Any, ...], output: Any) -> LayerCost:
-    steps, batch = sequence_shape(module, inputs[0])
-    cost = costs.gru_cost(
-        steps, batch, module.input_size, module.hidden_size, module.num_layers, module.bidirectional, module.bias
-    )
-    if costs.is_binary_map(first_tensor(inputs[0])):  # fed by a binary map: the first layer's W_i·x products are binary
-        directions = 2 if module.bidirectional else 1
-        binary = steps * batch * directions * 3 * module.hidden_size * module.input_size
-        return LayerCost(macs=cost.macs - binary, flops=cost.flops, binary_macs=binary, note="binary input")
-    return cost
+    return count_gru_family(module, inputs)
 
 
 @register_rule(nn.LSTM)

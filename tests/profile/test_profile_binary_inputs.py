@@ -1,4 +1,4 @@
-"""A plain conv fed by a binary activation map counts its weight products as binary MACs."""
+"""Layers fed by a binary activation map (convs, GRUs, D-GRUs) count their input products as binary MACs."""
 
 import torch
 from torch import nn
@@ -29,5 +29,16 @@ def test_gru_on_a_binary_map_counts_its_input_products_as_binary():
     x = torch.randn(2, 7, 6)
     dense, binary = profile_model(gru, (x,)), profile_model(gru, ((x > 0).float(),))
     products = 7 * 2 * 3 * 5 * 6  # per sample: steps · directions · 3 gates · hidden · input (first layer only)
+    assert dense.binary_macs == 0 and binary.binary_macs == products
+    assert binary.macs == dense.macs - products and binary.flops == dense.flops
+
+
+def test_dgru_on_a_binary_map_counts_the_input_products_it_computes_as_binary():
+    from leanspeech.nn import DGRU
+
+    dgru = DGRU(6, 8, batch_first=True, update_percent=50)
+    x = torch.randn(2, 7, 6)
+    dense, binary = profile_model(dgru, (x,)), profile_model(dgru, ((x > 0).float(),))
+    products = 7 * 3 * 8 * 6 * (1 + 2 * 0.5) / 3  # z for every neuron, r and n for the selected half
     assert dense.binary_macs == 0 and binary.binary_macs == products
     assert binary.macs == dense.macs - products and binary.flops == dense.flops
