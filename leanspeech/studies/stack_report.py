@@ -42,8 +42,8 @@ def markdown_table(summary: dict[str, Any]) -> str:
 def report_points(summary: dict[str, Any], name: str) -> list[dict[str, Any]]:
     """One `leanspeech report` point per stage (the base included, so the stack reads as a path)."""
     keys = ("params", "macs_per_second", "flops_per_second", "latency_ms", "rtf")
-    return [{"task": summary["task"], "name": f"{name}: {stage['label']}", "method": stage["method"], "kind": "ours",
-             "series": name,
+    return [{"task": summary["task"], "name": f"{name}: {stage['label']} (stage {stage['stage']})",
+             "method": stage["method"], "kind": "ours", "series": name,
              "metric": {"name": summary["metric"], "value": stage["scores"][summary["metric"]],
                         "higher_is_better": summary["higher_is_better"]},
              "complexity": {k: stage["costs"][k] for k in keys}} for stage in summary["stages"]]
