@@ -102,6 +102,17 @@ def test_cli_help_lists_commands(capsys):
     assert "COMMAND" in capsys.readouterr().out
 
 
+def test_cli_parser_builds_without_torch_numba_or_librosa():
+    # A fresh interpreter: `leanspeech --help` and argument errors answer at once; commands import on run.
+    import subprocess
+
+    code = ("import sys; from leanspeech.cli import build_parser; build_parser(); "
+            "print(sorted(m for m in ('torch', 'numba', 'librosa') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
 def test_registries_fill_themselves_on_first_lookup():
     # A fresh interpreter: nothing but the registry module is imported before the lookups.
     import subprocess

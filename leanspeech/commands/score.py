@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-import torch
 from rich.console import Console
 from rich.table import Table
 
-from leanspeech.audio.io import load_audio
-from leanspeech.data.pesq_segments import SegmentRule
-from leanspeech.data.pools import report_skipped
 from leanspeech.errors import AudioError, LeanspeechError
-from leanspeech.models.base import SpeechModel
-from leanspeech.models.io import load_model
+
+if TYPE_CHECKING:  # torch and the models load when a file is scored, not for `--help`
+    import numpy as np
+
+    from leanspeech.data.pesq_segments import SegmentRule
+    from leanspeech.models.base import SpeechModel
 
 DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "assets" / "quality" / "default.pt"
 
@@ -47,6 +47,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def resolve_model(path: Path | None) -> SpeechModel:
+    from leanspeech.models.io import load_model
+
     if path is None and not DEFAULT_MODEL.is_file():
         raise LeanspeechError(f"no quality model is bundled ({DEFAULT_MODEL} is missing): train one with "
                               "`leanspeech study quality` and pass it with --model RUN_DIR|model.pt")
@@ -56,6 +58,11 @@ def resolve_model(path: Path | None) -> SpeechModel:
 
 def predict_file(model: SpeechModel, path: Path, rule: SegmentRule) -> tuple[float, int, np.ndarray]:
     """Mean predicted score over the file's segments, their count, and the audio at the model's rate."""
+    import numpy as np
+    import torch
+
+    from leanspeech.audio.io import load_audio
+
     wav, _ = load_audio(path, sample_rate=rule.sample_rate)
     starts = rule.starts(len(wav))
     if not starts:
@@ -70,6 +77,9 @@ def predict_file(model: SpeechModel, path: Path, rule: SegmentRule) -> tuple[flo
 
 
 def run_score(args: argparse.Namespace) -> int:
+    from leanspeech.data.pesq_segments import SegmentRule
+    from leanspeech.data.pools import report_skipped
+
     model = resolve_model(args.model)
     rule = SegmentRule(sample_rate=model.sample_rate)
     peer = None
