@@ -95,10 +95,11 @@ class BitpackedQualityCNN:
     """`QualityCNN(activation=<binary>)` at inference, with bit-packed maps. Call with one log-mel (n_mels, T)."""
 
     def __init__(self, convs: list[PackedConv], dense: list[tuple[np.ndarray, np.ndarray]], global_pool: str,
-                 input_bits: int = 32):
+                 input_bits: int = 32, input_mean: float = 0.0, input_std: float = 1.0):
         if input_bits not in (8, 32):
             raise ValueError(f"input_bits must be 8 or 32, got {input_bits}")
         self.convs, self.dense, self.global_pool, self.input_bits = convs, dense, global_pool, input_bits
+        self.input_mean, self.input_std = input_mean, input_std
 
     @classmethod
     def from_model(cls, model: nn.Module, input_bits: int = 32) -> BitpackedQualityCNN:
@@ -108,7 +109,7 @@ class BitpackedQualityCNN:
             raise ValueError("dense head must hold only Linear and ReLU layers")
         dense = [(_numpy(m.weight).T.copy(), _numpy(m.bias)) for m in linears]
         pool = "avg" if isinstance(model.global_pool, nn.AdaptiveAvgPool2d) else "max"
-        return cls(convs, dense, pool, input_bits)
+        return cls(convs, dense, pool, input_bits, getattr(model, "input_mean", 0.0), getattr(model, "input_std", 1.0))
 
     def __call__(self, features: np.ndarray) -> float:
         return self.run(features)[0]
@@ -119,6 +120,8 @@ class BitpackedQualityCNN:
             raise ValueError(f"expected one log-mel of shape (n_mels, T), got {features.shape}")
         ledger = MemoryLedger()
         image = np.ascontiguousarray(features, dtype=np.float32).T  # (T, n_mels): Table 1's time × mel
+        if (self.input_mean, self.input_std) != (0.0, 1.0):  # the model's own standardisation, as in torch
+            image = image * np.float32(1.0 / self.input_std) + np.float32(-self.input_mean / self.input_std)
         if self.input_bits == 8:
             codes, scale, offset = quantize_input(image)
             current: np.ndarray | InputMap = InputMap(ledger.hold("input", codes), scale, offset)

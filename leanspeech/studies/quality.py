@@ -55,6 +55,7 @@ class QualityStudyConfig:
     workers: int = 2  # PESQ label processes
     latency_repeats: int = 20
     dnsmos: bool = True
+    model: dict[str, Any] = field(default_factory=dict)  # QualityCNN arguments of every variant
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> QualityStudyConfig:
@@ -98,12 +99,14 @@ def _cached_features(path: Path, segments: list[Segment], rule: SegmentRule) -> 
     return features
 
 
-def _builders() -> dict[str, Callable[[], QualityCNN]]:
-    """The variants that are trained (the others are made from trained ones after training)."""
+def _builders(options: dict[str, Any] | None = None) -> dict[str, Callable[[], QualityCNN]]:
+    """The variants that are trained (the others are made from trained ones after training); `options`
+    are QualityCNN arguments shared by all (the recipe's `model`)."""
+    options = options or {}
     return {
-        FP32: QualityCNN,
-        BAM: lambda: QualityCNN(activation="BinaryActivation", pool="avg"),
-        BAM_BW: lambda: QualityCNN(activation="BinaryActivation", pool="avg", binary_weights=True),
+        FP32: lambda: QualityCNN(**options),
+        BAM: lambda: QualityCNN(activation="BinaryActivation", pool="avg", **options),
+        BAM_BW: lambda: QualityCNN(activation="BinaryActivation", pool="avg", binary_weights=True, **options),
     }
 
 
@@ -140,7 +143,7 @@ def run_quality_study(config: QualityStudyConfig, corpus: str | Path, out: str |
     shifts: dict[str, list[float]] = {v: [] for v in _builders()}
     for seed in range(config.seeds):
         trained = {}
-        for name, build in _builders().items():
+        for name, build in _builders(config.model).items():
             folder = out / "runs" / f"{name.replace(' ', '').replace('+', '_').lower()}-seed{seed}"
             trained[name], metrics = fit_or_load(folder, build, train, val, config.train, seed, f"{name} seed {seed}")
             train_seconds[name].append(metrics["train_seconds"])

@@ -64,3 +64,22 @@ def test_save_load_round_trip(model, round_trip):
 
 def test_export_torchscript_and_onnx(model, exported):
     exported(model, torch.randn(1, 120, 40), torch.randn(2, 120, 63))
+
+
+def test_input_standardisation_is_part_of_the_model_and_survives_int8(tmp_path):
+    from leanspeech.compress.quantize import quantize_static
+    from leanspeech.models.io import load_model, save_model
+
+    torch.manual_seed(0)
+    plain = QualityCNN().eval()
+    standardised = QualityCNN(input_mean=-8.0, input_std=5.0).eval()
+    standardised.load_state_dict(plain.state_dict())  # the same weights: only the input differs
+    x = torch.randn(2, 120, 60) * 5 - 8
+    with torch.no_grad():
+        assert torch.allclose(standardised(x), plain((x + 8.0) / 5.0), atol=1e-5)
+        reloaded = load_model(save_model(standardised, tmp_path / "model.pt")).eval()
+        assert (reloaded.input_mean, reloaded.input_std) == (-8.0, 5.0)
+        quantized = quantize_static(standardised, [x])
+        assert torch.allclose(quantized(x), standardised(x), atol=0.15)
+    with pytest.raises(ValueError, match="input_std must be positive"):
+        QualityCNN(input_std=0.0)

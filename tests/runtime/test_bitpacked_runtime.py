@@ -64,3 +64,15 @@ def test_activation_memory_of_a_9_second_clip():
 def test_float_model_is_refused():
     with pytest.raises(ValueError, match="blocks\\[0\\].activation is ReLU"):
         BitpackedQualityCNN.from_model(QualityCNN())
+
+
+@pytest.mark.parametrize("input_bits", [32, 8])
+def test_bitpacked_runtime_standardises_its_input_as_the_model_does(input_bits):
+    torch.manual_seed(2)
+    model = QualityCNN(activation="BinaryActivation", pool="avg", input_mean=-8.0, input_std=5.0).eval()
+    x = _features(80, seed=4) - 8.0
+    codes, scale, offset = quantize_input(x[0].numpy())
+    seen = torch.from_numpy(dequantize_input(codes, scale, offset))[None] if input_bits == 8 else x
+    with torch.no_grad():
+        reference = model(seen).item()
+    assert abs(BitpackedQualityCNN.from_model(model, input_bits=input_bits)(x[0].numpy()) - reference) < 1e-4
