@@ -165,7 +165,7 @@ def apply_stack(model: nn.Module, steps: list[dict[str, Any] | str], task: Stack
         if name == "consolidate" and getattr(model, "registry_name", None) == "stacked":
             raise StackError(f"steps.{index}: consolidate must come before dgru, binarize and prune")
         result = build(model, task, **arguments)
-        if name in STRUCTURAL or (name == "prune" and getattr(model, "registry_name", None)):
+        if name in STRUCTURAL or name == "prune":
             _record_structure(model, result, [{"name": name, **arguments}] if name in STRUCTURAL else [])
         model = result
     return model

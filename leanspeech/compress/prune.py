@@ -192,6 +192,12 @@ def _save_checkpoint(model: nn.Module, directory: Path, sparsity: float) -> Path
     return path
 
 
+def load_checkpoint_state(path: str | Path) -> dict[str, Tensor]:
+    """The weights of a checkpoint `prune_model` saved for a model that is not a registered SpeechModel
+    (a registered one is saved with `save_model`: read it with `load_model`)."""
+    return torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
+
+
 def _atomic_save(obj: Any, path: Path) -> None:
     tmp = path.with_suffix(".tmp")
     torch.save(obj, tmp)

@@ -86,6 +86,11 @@ LSTM_ELEMENTWISE_FLOPS = 31.0
 RNN_ELEMENTWISE_FLOPS = {"tanh": 1 + 7, "relu": 1 + 1}
 
 
+def dgru_gate_share(update_fraction: float) -> float:
+    """Share of a GRU's gate work a D-GRU does: z for every neuron, r and n for the selected ones."""
+    return (1 + 2 * update_fraction) / 3
+
+
 def gru_cost(
     steps: int, batch: int, input_size: int, hidden_size: int, num_layers: int = 1,
     bidirectional: bool = False, bias: bool = True, update_fraction: float = 1.0,
@@ -94,7 +99,7 @@ def gru_cost(
     the state update only for the selected units, so gate work is (1 + 2·P/100)/3 of the dense GRU."""
     directions = 2 if bidirectional else 1
     h = hidden_size
-    gate_share = (1 + 2 * update_fraction) / 3
+    gate_share = dgru_gate_share(update_fraction)
     macs = flops = 0.0
     for layer in range(num_layers):
         layer_input = input_size if layer == 0 else h * directions

@@ -161,8 +161,8 @@ def count_gru_family(module: nn.GRU, inputs: tuple[Any, ...], update_fraction: f
     if not costs.is_binary_map(first_tensor(inputs[0])):
         return cost
     directions = 2 if module.bidirectional else 1
-    gate_share = (1 + 2 * update_fraction) / 3
-    binary = steps * batch * directions * 3 * module.hidden_size * module.input_size * gate_share
+    binary = (steps * batch * directions * 3 * module.hidden_size * module.input_size
+              * costs.dgru_gate_share(update_fraction))
     note = "; ".join(filter(None, [cost.note, "binary input"]))
     return LayerCost(macs=cost.macs - binary, flops=cost.flops, binary_macs=binary, note=note)
 

@@ -71,8 +71,7 @@ class StreamingVADNetwork:
         activation = conv_activation_name(model.conv_activation)
         stream = StreamingGRU.from_torch(gru, update_percent, backend=backend, weights=weights)
         w = conv.weight.detach().cpu().numpy()  # (channels, bands, taps)
-        zeros = np.zeros(w.shape[0], np.float32)
-        bias = zeros if conv.bias is None else conv.bias.detach().cpu().numpy()
+        bias = np.zeros(w.shape[0], np.float32) if conv.bias is None else conv.bias.detach().cpu().numpy()
         head_bias = np.zeros(1, np.float32) if head.bias is None else head.bias.detach().cpu().numpy()
         return cls(QuantizedRows.of(w.reshape(w.shape[0], -1), weights), bias, conv.kernel_size[0], activation,
                    stream, QuantizedRows.of(head.weight.detach().cpu().numpy(), weights), head_bias)

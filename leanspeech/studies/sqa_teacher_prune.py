@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from leanspeech.compress.prune import PruneConfig, PrunePoint, prune_model
+from leanspeech.compress.prune import PruneConfig, PrunePoint, load_checkpoint_state, prune_model
 
 
 @dataclass
@@ -43,8 +43,10 @@ class TeacherPruning:
         return PruneConfig(self.criterion, self.step_fraction, self.finetune_steps, self.lr, sparsities=self.sparsities)
 
 
-def crop_batches(crops: Tensor, targets: Tensor, batch_size: int, seed: int) -> Iterator[tuple[Tensor, Tensor]]:
-    """Endless shuffled (crops, targets) batches."""
+def crop_batches(network: nn.Module, crops: Tensor, batch_size: int, seed: int) -> Iterator[tuple[Tensor, Tensor]]:
+    """Endless shuffled (crops, targets) batches, the targets `network`'s predictions, computed when the first
+    batch is asked for (a resumed run with nothing left to prune never runs the teacher)."""
+    targets = teacher_targets(network, crops)
     generator = torch.Generator().manual_seed(seed)
     while True:
         for index in torch.randperm(len(crops), generator=generator).split(batch_size):
@@ -63,19 +65,17 @@ def prune_teacher(network: nn.Module, crops: Tensor, settings: TeacherPruning, o
                   seed: int = 0) -> list[PrunePoint]:
     """A pruned copy of `network` (crops (B, samples) → scores (B,)) at each of `settings.sparsities`,
     saved in `out_dir`; `network` itself is left as it was."""
-    targets = teacher_targets(network, crops)
     pruned = copy.deepcopy(network)
     loss: Callable[[nn.Module, tuple[Tensor, Tensor]], Tensor] = lambda m, b: F.mse_loss(m(b[0]).reshape(-1), b[1])  # noqa: E731
-    return prune_model(pruned, loss, crop_batches(crops, targets, settings.batch_size, seed), settings.prune_config(),
+    return prune_model(pruned, loss, crop_batches(network, crops, settings.batch_size, seed), settings.prune_config(),
                        out_dir)
 
 
 def load_pruned(network: nn.Module, point: PrunePoint) -> nn.Module:
     """A copy of `network` with the weights of one pruned checkpoint (saved by compress.prune), in eval mode."""
-    state = torch.load(point.path, map_location="cpu", weights_only=True)["state_dict"]
-    copy_ = copy.deepcopy(network)
-    copy_.load_state_dict(state)
-    return copy_.eval()
+    pruned = copy.deepcopy(network)
+    pruned.load_state_dict(load_checkpoint_state(point.path))
+    return pruned.eval()
 
 
 def centre_crops(wavs: list[np.ndarray], length: int) -> Tensor:

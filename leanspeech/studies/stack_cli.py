@@ -7,8 +7,8 @@ from pathlib import Path
 
 STACK_EXAMPLES = """examples:
   leanspeech study stack --recipe recipes/stack/vad-width-dgru-int8.yaml --corpus data/corpus --out runs/stack-vad-dgru
-  leanspeech study stack --recipe recipes/stack/vad-width-binary-int8.yaml --corpus data/corpus --out runs/stack-vad-bam
-  leanspeech report reports/demo runs/stack-vad-* -o reports/tradeoffs     # the stages on the Pareto plots
+  leanspeech study stack --recipe recipes/stack/vad-width-binary-int8.yaml --corpus data/corpus --out runs/stack-vad-binary
+  leanspeech report reports/demo/report runs/stack-vad-* -o reports/tradeoffs     # the stages on the Pareto plots
 
 A recipe names the task (what the model is fine-tuned, calibrated and scored on), the base model and the
 steps (leanspeech.stack: consolidate, dgru, binarize, prune, finetune, int8). Writes results.md (score,

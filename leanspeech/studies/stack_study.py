@@ -39,10 +39,6 @@ from leanspeech.stack import StackError, apply_stack, parse_step
 from leanspeech.studies.recipe import check_keys, read_recipe
 from leanspeech.studies.stack_tasks import TASKS
 
-BUNDLED = {"vad": "vad/default.pt", "enhance": "enhance/default.pt"}
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
-
-
 @dataclass
 class StackStudyConfig:
     task: str = "vad"
@@ -78,9 +74,10 @@ def base_model_path(config: StackStudyConfig) -> Path:
     from leanspeech.report.points import model_file
 
     if config.base == "bundled":
-        if config.task not in BUNDLED:
+        bundled = TASKS.get(config.task).bundled
+        if bundled is None:
             raise RecipeError(f"base: no model is bundled for task {config.task!r}; give a model file or run folder")
-        return ASSETS / BUNDLED[config.task]
+        return bundled
     path = Path(config.base)
     found = model_file(path) if path.is_dir() else path
     if found is None or not found.is_file():

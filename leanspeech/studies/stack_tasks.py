@@ -14,6 +14,7 @@ runtime/streaming_vad.py) the task also times it there: that is where a D-GRU's 
 from __future__ import annotations
 
 import itertools
+import json
 from pathlib import Path
 from typing import Any, Callable, Iterator, Protocol
 
@@ -21,7 +22,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from leanspeech.commands.score import DEFAULT_MODEL as QUALITY_MODEL
 from leanspeech.errors import LeanspeechError
+from leanspeech.inference.vad import DEFAULT_MODEL as VAD_MODEL
 from leanspeech.registry import Registry
 
 TASKS: Registry = Registry("stack task")
@@ -30,6 +33,7 @@ TASKS: Registry = Registry("stack task")
 class StackTask(Protocol):
     metric: str
     higher_is_better: bool
+    bundled: Path | None  # the model shipped for this task: a recipe's `base: bundled`
     seconds: float  # audio per test input: profiles and latencies are per second of it
 
     def batches(self) -> Iterator[Any]: ...
@@ -43,6 +47,7 @@ class StackTask(Protocol):
 @TASKS.register("vad")
 class VadTask:
     metric, higher_is_better = "eer", False
+    bundled = VAD_MODEL
 
     def __init__(self, corpus: str | Path, out: str | Path, test_clips: int = 300, test_seconds: float = 4.0,
                  segment_seconds: float = 1.0, batch_size: int = 32, seed: int = 0,
@@ -97,10 +102,11 @@ class VadTask:
 @TASKS.register("quality")
 class QualityTask:
     metric, higher_is_better = "pcc", True
+    bundled = QUALITY_MODEL  # features: the same log-mel the quality study caches
 
     def __init__(self, corpus: str | Path, out: str | Path, study: str | Path, batch_size: int = 32,
                  calibration_fraction: float = 0.2, seed: int = 0) -> None:
-        from leanspeech.data.pesq_segments import read_pesq_segments
+        from leanspeech.data.pesq_segments import SegmentRule, read_pesq_segments
 
         folder = Path(study) / "segments"
         self.features, self.labels = {}, {}
@@ -112,7 +118,9 @@ class QualityTask:
             self.labels[split] = torch.tensor([s.label for s in read_pesq_segments(folder, split)], dtype=torch.float32)
             if len(self.features[split]) != len(self.labels[split]):
                 raise LeanspeechError(f"{folder}: {split} features and labels disagree in count; re-run the quality study")
-        self.seconds = 9.0
+        rule = folder / "config.json"  # build_pesq_segments' record of the study's segment rule
+        self.seconds = (json.loads(rule.read_text())["segments"]["segment_seconds"] if rule.is_file()
+                        else SegmentRule().segment_seconds)
         self.batch_size, self.calibration_fraction = batch_size, calibration_fraction
         self.generator = torch.Generator().manual_seed(seed)
 
