@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.table import Table
 
+from leanspeech.bundled import bundled_model
 from leanspeech.errors import AudioError, LeanspeechError
 
 if TYPE_CHECKING:  # torch and the models load when a file is scored, not for `--help`
@@ -17,7 +18,7 @@ if TYPE_CHECKING:  # torch and the models load when a file is scored, not for `-
     from leanspeech.data.pesq_segments import SegmentRule
     from leanspeech.models.base import SpeechModel
 
-DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "assets" / "quality" / "default.pt"
+DEFAULT_MODEL = bundled_model("quality")
 
 EXAMPLES = """examples:
   leanspeech score recording.wav

@@ -6,6 +6,8 @@ import argparse
 import math
 from pathlib import Path
 
+from leanspeech.bundled import bundled_model
+
 EXAMPLES = """examples:
   leanspeech spoof call.wav
   leanspeech spoof a.wav b.flac --model runs/spoof-small/runs/drn34-bx-12.5
@@ -17,7 +19,7 @@ real attacks); --model takes a model.pt or a study run folder (its consolidated.
 Stereo is mixed down and other sample rates are resampled; the whole file is scored.
 """
 
-DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "assets" / "spoof" / "default.pt"
+DEFAULT_MODEL = bundled_model("spoof")
 RUN_FILES = ("consolidated.pt", "model.pt")  # a run folder's consolidated model computes less
 
 

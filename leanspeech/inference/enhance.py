@@ -23,13 +23,14 @@ import torch
 
 from leanspeech.audio.io import check_waveform, load_audio, save_audio
 from leanspeech.audio.resample import resample
+from leanspeech.bundled import bundled_model
 from leanspeech.errors import AudioError, LeanspeechError
 from leanspeech.models.base import SpeechModel
 from leanspeech.models.io import load_model
 from leanspeech.registry import MODELS
 from leanspeech.runtime import WEIGHT_FORMATS, StreamingEnhancer
 
-DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "assets" / "enhance" / "default.pt"
+DEFAULT_MODEL = bundled_model("enhance")
 CLIP_LEVEL = 0.999  # |sample| at or above this counts as clipped (full scale after float conversion)
 CLIPPED_SHARE = 1e-3  # warn from 0.1 % of the samples at full scale: a lone full-scale peak is not clipping
 

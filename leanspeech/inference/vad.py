@@ -19,11 +19,12 @@ import torch
 
 from leanspeech.audio.io import check_waveform, load_audio
 from leanspeech.audio.resample import resample
+from leanspeech.bundled import bundled_model
 from leanspeech.errors import AudioError, LeanspeechError
 from leanspeech.models.base import SpeechModel
 from leanspeech.models.io import load_model
 
-DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "assets" / "vad" / "default.pt"
+DEFAULT_MODEL = bundled_model("vad")
 # A study run folder holds both; the consolidated one computes less for the same output.
 RUN_FILES = ("consolidated.pt", "model.pt")
 

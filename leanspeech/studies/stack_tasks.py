@@ -22,9 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from leanspeech.commands.score import DEFAULT_MODEL as QUALITY_MODEL
+from leanspeech.bundled import bundled_model
 from leanspeech.errors import LeanspeechError
-from leanspeech.inference.vad import DEFAULT_MODEL as VAD_MODEL
 from leanspeech.registry import Registry
 
 TASKS: Registry = Registry("stack task")
@@ -47,7 +46,7 @@ class StackTask(Protocol):
 @TASKS.register("vad")
 class VadTask:
     metric, higher_is_better = "eer", False
-    bundled = VAD_MODEL
+    bundled = bundled_model("vad")
 
     def __init__(self, corpus: str | Path, out: str | Path, test_clips: int = 300, test_seconds: float = 4.0,
                  segment_seconds: float = 1.0, batch_size: int = 32, seed: int = 0,
@@ -102,7 +101,7 @@ class VadTask:
 @TASKS.register("quality")
 class QualityTask:
     metric, higher_is_better = "pcc", True
-    bundled = QUALITY_MODEL  # features: the same log-mel the quality study caches
+    bundled = bundled_model("quality")  # features: the same log-mel the quality study caches
 
     def __init__(self, corpus: str | Path, out: str | Path, study: str | Path, batch_size: int = 32,
                  calibration_fraction: float = 0.2, seed: int = 0) -> None:
