@@ -44,5 +44,12 @@ def interleaved_times(calls: dict[str, Callable[[], Any]], repeats: int = 20, wa
     return times
 
 
+def interleaved_seconds(calls: dict[str, Callable[[], Any]], repeats: int = 20,
+                        warmup: int = 2) -> dict[str, dict[str, float]]:
+    """{name: {"median_s", "min_s", "max_s"}} of `interleaved_times`."""
+    times = interleaved_times(calls, repeats, warmup)
+    return {name: {"median_s": statistics.median(t), "min_s": min(t), "max_s": max(t)} for name, t in times.items()}
+
+
 def summarize(name: str, times: list[float], audio_seconds: float) -> Measured:
     return Measured(name, statistics.median(times), min(times), max(times), len(times), audio_seconds)

@@ -13,8 +13,7 @@ fp32 in channels_last memory format as the baseline the ratios divide by.
 from __future__ import annotations
 
 import copy
-import statistics
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -22,7 +21,7 @@ from torch import Tensor
 
 from leanspeech.compress.quantize import serialized_bytes
 from leanspeech.profile.model_profile import profile_model
-from leanspeech.report.timing import interleaved_times
+from leanspeech.report.timing import interleaved_seconds
 from leanspeech.runtime.bitpacked import BitpackedQualityCNN, torch_activation_memory
 from leanspeech.studies.quality import BAM, BAM_BW, BAM_INT8, BINARY_PTQ, FP32, INT8, VARIANTS
 
@@ -37,13 +36,6 @@ def activation_bytes(name: str, model: Any, features: Tensor) -> int:
         runtime = BitpackedQualityCNN.from_model(model, input_bits=BITPACKED_INPUT_BITS[name])
         return runtime.run(features[0].numpy())[1].total_bytes
     return torch_activation_memory(model, features).total_bytes
-
-
-def interleaved_latency(calls: dict[str, Callable[[], Any]], repeats: int, warmup: int = 2) -> dict[str, dict[str, float]]:
-    """Seconds per call of each callable, timed in interleaved rounds so that machine load hits all alike."""
-    with torch.inference_mode():
-        times = interleaved_times(calls, repeats, warmup)
-    return {name: {"median_s": statistics.median(t), "min_s": min(t), "max_s": max(t)} for name, t in times.items()}
 
 
 def study_costs(models: dict[str, Any], features: Tensor, seconds: float, repeats: int) -> dict[str, Any]:
@@ -73,7 +65,8 @@ def study_costs(models: dict[str, Any], features: Tensor, seconds: float, repeat
         BAM_INT8: lambda: models[BAM_INT8](features),
         "BAM bit-packed (numpy)": lambda: bitpacked(sample),
     }
-    latency = interleaved_latency(calls, repeats)
+    with torch.inference_mode():
+        latency = interleaved_seconds(calls, repeats)
     base = latency[BASELINE]["median_s"]
     for timing in latency.values():
         timing["ratio"] = timing["median_s"] / base

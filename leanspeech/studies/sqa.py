@@ -50,7 +50,7 @@ from leanspeech.models.io import load_model
 from leanspeech.models.quality_student import QualityStudent
 from leanspeech.profile.latency import torch_threads
 from leanspeech.profile.params import count_parameters
-from leanspeech.report.timing import interleaved_times
+from leanspeech.report.timing import interleaved_seconds
 from leanspeech.studies.recipe import check_keys, read_recipe
 from leanspeech.studies.sqa_report import evaluate, write_report
 from leanspeech.studies.sqa_teacher_prune import TeacherPruning, centre_crops, load_pruned, prune_teacher
@@ -159,19 +159,18 @@ def pool(clips: list[Clip], features: list[torch.Tensor], index: list[int], targ
     return Pool([features[i] for i in index], values, ["wb-pesq"] * len(index))
 
 
-def interleaved_latency(teacher: Teacher, student: Callable[[torch.Tensor], torch.Tensor], seconds: float,
+def interleaved_latency(teacher: Teacher, students: dict[str, Callable[[torch.Tensor], torch.Tensor]], seconds: float,
                         repeats: int) -> dict[str, Any]:
-    """Teacher and student (a waveform → score callable) on the same batch-1 clip, alternating, one thread:
-    medians and their ratio."""
+    """The teacher and each student (a waveform → score callable) on the same batch-1 clip, in turn, one
+    thread: median/min/max seconds of each and every student's speed-up (teacher median / its median)."""
     wav = 0.1 * torch.randn(1, int(seconds * TEACHER_RATE), generator=torch.Generator().manual_seed(0))
+    calls = {"teacher": lambda: teacher.predict(wav), **{name: functools.partial(f, wav) for name, f in students.items()}}
     with torch_threads(1), torch.inference_mode():
-        times = interleaved_times({"teacher": lambda: teacher.predict(wav), "student": lambda: student(wav)},
-                                  repeats, warmup=1)
-    medians = {k: float(np.median(v)) for k, v in times.items()}
-    return {"audio_seconds": seconds, "repeats": repeats, "threads": 1,
-            **{f"{k}_{stat}_s": float(f(v)) for k, v in times.items() for stat, f in
-               (("min", np.min), ("median", np.median), ("max", np.max))},
-            "speedup": medians["teacher"] / medians["student"]}
+        timed = interleaved_seconds(calls, repeats, warmup=1)
+    teacher_times = timed.pop("teacher")
+    for timing in timed.values():
+        timing["speedup"] = teacher_times["median_s"] / timing["median_s"]
+    return {"audio_seconds": seconds, "repeats": repeats, "threads": 1, "teacher": teacher_times, "students": timed}
 
 
 def run_sqa_study(config: SqaStudyConfig, corpus: str | Path, out: str | Path, workers: int = 2) -> dict[str, Any]:
@@ -312,12 +311,15 @@ def _teacher_parameters(config: SqaStudyConfig) -> float:
 
 
 def _latency(config: SqaStudyConfig, distilled: dict[str, tuple]) -> dict[str, Any]:
-    """The largest distilled student within 1/20 of the teacher's parameters (else the smallest) vs the teacher,
-    the student scoring as in the evaluation (mean over windows)."""
+    """Every distilled student within 1/20 of the teacher's parameters (else the smallest) against the teacher,
+    each scoring as in the evaluation (mean over windows)."""
     budget = _teacher_parameters(config) / 20
     by_size = sorted(distilled.items(), key=lambda kv: count_parameters(kv[1][0]).dense)
-    within = [kv for kv in by_size if count_parameters(kv[1][0]).dense <= budget]
-    size, (student, *_) = (within or by_size)[-1 if within else 0]
+    timed = [kv for kv in by_size if count_parameters(kv[1][0]).dense <= budget] or by_size[:1]
     seconds = 7.68  # Distill-MOS's crop: both see the same audio
-    score = lambda wav: predict(student, list(student.features(wav)), config.train.window_frames)  # noqa: E731
-    return {"student": size, **interleaved_latency(config.teacher_factory()(), score, seconds, config.latency_repeats)}
+
+    def scorer(student: torch.nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
+        return lambda wav: predict(student, list(student.features(wav)), config.train.window_frames)
+
+    students = {size: scorer(student) for size, (student, *_) in timed}
+    return interleaved_latency(config.teacher_factory()(), students, seconds, config.latency_repeats)

@@ -45,9 +45,11 @@ def run_sqa(args: argparse.Namespace) -> int:
     console = Console()
     console.print(result["table"], markup=False, soft_wrap=True)  # a wrapped markdown table is unreadable
     latency = result["latency"]
-    console.print(f"latency at batch 1 on {latency['audio_seconds']} s: teacher {1e3 * latency['teacher_median_s']:.1f} ms, "
-                  f"student {latency['student']} {1e3 * latency['student_median_s']:.1f} ms, "
-                  f"{latency['speedup']:.1f}x faster (medians of {latency['repeats']}, interleaved)")
+    teacher_ms = 1e3 * latency["teacher"]["median_s"]
+    for size, timing in latency["students"].items():
+        console.print(f"latency at batch 1 on {latency['audio_seconds']} s: teacher {teacher_ms:.1f} ms, student {size} "
+                      f"{1e3 * timing['median_s']:.1f} ms, {timing['speedup']:.1f}x faster "
+                      f"(medians of {latency['repeats']}, interleaved)")
     for kind, path in result["paths"].items():
         console.print(f"{kind}: {path}")
     return 0

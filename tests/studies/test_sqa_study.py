@@ -133,7 +133,7 @@ def test_quick_study_end_to_end_and_resume(tmp_path: Path):
     out = Path(result["paths"]["json"]).parent
     for name in ("results.csv", "table.md", "pcc_vs_params.png", "mix_grid.csv", "labels/teacher.jsonl"):
         assert (out / name).is_file()
-    assert result["latency"]["speedup"] > 0
+    assert set(result["latency"]["students"]) == {"xxs"} and result["latency"]["students"]["xxs"]["speedup"] > 0
     # A re-run reuses the labels and every finished model: same numbers.
     again = run_sqa_study(config, corpus, tmp_path / "out")
     assert [r["pcc_weighted"] for r in again["rows"]] == pytest.approx([r["pcc_weighted"] for r in result["rows"]])
