@@ -116,8 +116,8 @@ class StreamingEnhancer:
         return write_versioned_npz(
             path, "streaming_enhancer",
             shape=np.array(json.dumps({"n_fft": self.n_fft, "hop_length": self.hop_length})),
-            input_weight=self.input_fc.stored, input_scales=self.input_fc.scales, input_bias=self.input_bias,
-            mask_weight=self.mask_fc.stored, mask_scales=self.mask_fc.scales, mask_bias=self.mask_bias,
+            **self.input_fc.arrays("input"), input_bias=self.input_bias,
+            **self.mask_fc.arrays("mask"), mask_bias=self.mask_bias,
             **self.gru.arrays("gru_"),
         )
 
@@ -127,7 +127,7 @@ class StreamingEnhancer:
         version = int(arrays["format_version"])
         try:
             gru = StreamingGRU.from_arrays(arrays, "gru_", backend, version)
-            w_in, w_out = (QuantizedRows(arrays[f"{name}_weight"], arrays[f"{name}_scales"]) if version >= 2
+            w_in, w_out = (QuantizedRows.from_arrays(arrays, name) if version >= 2
                            else arrays[f"{name}_weight"] for name in ("input", "mask"))
             shape = json.loads(str(arrays["shape"]))
             return cls(w_in, arrays["input_bias"], gru, w_out, arrays["mask_bias"], shape["n_fft"], shape["hop_length"])

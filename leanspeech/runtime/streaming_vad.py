@@ -116,8 +116,8 @@ class StreamingVADNetwork:
         return write_versioned_npz(
             path, "streaming_vad",
             shape=np.array(json.dumps({"kernel_size": self.kernel_size, "activation": self.activation})),
-            conv_weight=self.conv_rows.stored, conv_scales=self.conv_rows.scales, conv_bias=self.conv_bias,
-            head_weight=self.head_rows.stored, head_scales=self.head_rows.scales, head_bias=self.head_bias,
+            **self.conv_rows.arrays("conv"), conv_bias=self.conv_bias,
+            **self.head_rows.arrays("head"), head_bias=self.head_bias,
             **self.gru.arrays("gru_"),
         )
 
@@ -126,7 +126,7 @@ class StreamingVADNetwork:
         arrays = read_versioned_npz(path, "streaming_vad")
         try:
             gru = StreamingGRU.from_arrays(arrays, "gru_", backend, int(arrays["format_version"]))
-            conv, head = (QuantizedRows(arrays[f"{n}_weight"], arrays[f"{n}_scales"]) for n in ("conv", "head"))
+            conv, head = (QuantizedRows.from_arrays(arrays, name) for name in ("conv", "head"))
             shape = json.loads(str(arrays["shape"]))
             return cls(conv, arrays["conv_bias"], shape["kernel_size"], shape["activation"], gru, head,
                        arrays["head_bias"])

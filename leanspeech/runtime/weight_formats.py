@@ -55,6 +55,14 @@ class QuantizedRows:
     def dequantized(self) -> np.ndarray:
         return self.stored.astype(np.float32) * self.scales[:, None]
 
+    def arrays(self, name: str) -> dict[str, np.ndarray]:
+        """The arrays a runtime file stores for this matrix, as `<name>_weight` and `<name>_scales`."""
+        return {f"{name}_weight": self.stored, f"{name}_scales": self.scales}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray], name: str) -> QuantizedRows:
+        return cls(arrays[f"{name}_weight"], arrays[f"{name}_scales"])
+
 
 def kernel_view(stored: np.ndarray) -> np.ndarray:
     """The array as the numba kernels read it: numba has no float16 type, so fp16 goes in as its uint16
