@@ -28,8 +28,8 @@ class Measured:
                 "repeats": self.repeats, "audio_seconds": self.audio_seconds, "rtf": self.rtf}
 
 
-def interleaved_times(calls: dict[str, Callable[[], Any]], repeats: int = 20, warmup: int = 2,
-                      clock: Callable[[], float] = time.perf_counter) -> dict[str, list[float]]:
+def interleaved_times(calls: dict[Any, Callable[[], Any]], repeats: int = 20, warmup: int = 2,
+                      clock: Callable[[], float] = time.perf_counter) -> dict[Any, list[float]]:
     """{name: `repeats` durations}: round r runs every call once, in turn, after `warmup` untimed rounds."""
     if repeats < 1:
         raise ValueError(f"repeats must be at least 1, got {repeats}")
@@ -44,8 +44,8 @@ def interleaved_times(calls: dict[str, Callable[[], Any]], repeats: int = 20, wa
     return times
 
 
-def interleaved_seconds(calls: dict[str, Callable[[], Any]], repeats: int = 20,
-                        warmup: int = 2) -> dict[str, dict[str, float]]:
+def interleaved_seconds(calls: dict[Any, Callable[[], Any]], repeats: int = 20,
+                        warmup: int = 2) -> dict[Any, dict[str, float]]:
     """{name: {"median_s", "min_s", "max_s"}} of `interleaved_times`."""
     times = interleaved_times(calls, repeats, warmup)
     return {name: {"median_s": statistics.median(t), "min_s": min(t), "max_s": max(t)} for name, t in times.items()}

@@ -24,7 +24,6 @@ Pareto plots next to the runs they came from.
 from __future__ import annotations
 
 import json
-import statistics
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -35,9 +34,12 @@ from torch import nn
 
 from leanspeech.errors import RecipeError
 from leanspeech.models.io import load_model, save_model
+from leanspeech.profile.latency import torch_threads
+from leanspeech.report.timing import interleaved_seconds
 from leanspeech.stack import StackError, apply_stack, parse_step
 from leanspeech.studies.recipe import check_keys, read_recipe
 from leanspeech.studies.stack_tasks import TASKS
+
 
 @dataclass
 class StackStudyConfig:
@@ -106,16 +108,6 @@ def stage_costs(model: nn.Module, seconds: float) -> dict[str, float | None]:
             "binary_macs_per_second": rates.get("binary_macs"), "file_bytes": serialized_bytes(model)}
 
 
-def interleaved_latency(calls: dict[Any, Callable[[], Any]], repeats: int) -> dict[Any, dict[str, float]]:
-    """Median/min/max seconds per call, timed round-robin on one thread."""
-    from leanspeech.profile.latency import torch_threads
-    from leanspeech.report.timing import interleaved_times
-
-    with torch_threads(1), torch.no_grad():
-        times = interleaved_times(calls, repeats, warmup=1)
-    return {key: {"median": statistics.median(t), "min": min(t), "max": max(t)} for key, t in times.items()}
-
-
 def run_stack_study(config: StackStudyConfig, corpus: str | Path, out: str | Path) -> dict[str, Any]:
     from leanspeech.studies.stack_report import write_report
 
@@ -160,14 +152,15 @@ def run_stack_study(config: StackStudyConfig, corpus: str | Path, out: str | Pat
         streaming = task.streaming(model)
         if streaming is not None:
             calls[index, "runtime"] = streaming
-    latencies = interleaved_latency(calls, config.latency_repeats)
+    with torch_threads(1), torch.no_grad():
+        latencies = interleaved_seconds(calls, config.latency_repeats, warmup=1)
     for index, stage in enumerate(stages):
         stage["latency"] = latencies[index, "torch"]  # seconds per forward of one test input
-        stage["costs"]["latency_ms"] = 1e3 * stage["latency"]["median"]
-        stage["costs"]["rtf"] = stage["latency"]["median"] / task.seconds
+        stage["costs"]["latency_ms"] = 1e3 * stage["latency"]["median_s"]
+        stage["costs"]["rtf"] = stage["latency"]["median_s"] / task.seconds
         if (index, "runtime") in latencies:
             stage["runtime_latency"] = latencies[index, "runtime"]
-            stage["costs"]["runtime_latency_ms"] = 1e3 * stage["runtime_latency"]["median"]
+            stage["costs"]["runtime_latency_ms"] = 1e3 * stage["runtime_latency"]["median_s"]
     summary = {"task": config.task, "metric": task.metric, "higher_is_better": task.higher_is_better,
                "seconds": task.seconds, "base": str(base_path), "stages": stages, "config": asdict(config),
                "wall_seconds": time.monotonic() - started}
