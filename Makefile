@@ -8,8 +8,9 @@ CORPUS   ?= data/corpus
 MINUTES  ?= 10
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Offline sources of real speech, TTS voices and noise (see README, "Where the data comes from"),
-# and headless Chromium, which the report test renders the HTML page in.
-APT_PACKAGES := sox libsndfile1 \
+# headless Chromium, which the report test renders the HTML page in, and a C compiler with Python's
+# headers for the streaming runtime's 8-bit kernel (optional for users; CI tests the compiled path).
+APT_PACKAGES := sox libsndfile1 gcc python3-dev \
 	asterisk-core-sounds-en-wav asterisk-core-sounds-es-wav asterisk-core-sounds-fr-wav \
 	asterisk-core-sounds-it-wav asterisk-prompt-fr-armelle asterisk-prompt-es-co \
 	espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts \

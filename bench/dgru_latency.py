@@ -1,13 +1,14 @@
-"""D-GRU streaming latency on one core, for each weight format (fp32, fp16, int8): P = 75/50/25 vs
-P = 100 in the same runtime and format, the runtime's dense step vs torch.nn.GRUCell, and the whole
-enhance_gru host's real-time factor.
+"""D-GRU streaming latency on one core, for each runtime mode (weights fp32, fp16, int8 with float
+activations; w8a8 = int8 weights and 8-bit activations, integer dot products): P = 75/50/25 vs P = 100
+in the same runtime and mode, the runtime's dense step vs torch.nn.GRUCell, and the whole enhance_gru
+host's real-time factor.
 
 Ratios are measured in one run, interleaved (each repetition times every variant once, in a shuffled
 order), over blocks of frames; min / median / max over repetitions. Absolute times are local figures.
 Batched offline D-GRU saves no time (the PyTorch layer computes every row); only this batch-1
 runtime skips the unselected rows. Without numba the runtime falls back to numpy (and warns).
 
-    .venv/bin/python bench/dgru_latency.py [--repeats 30] [--frames 100] [--weights fp32 fp16 int8]
+    .venv/bin/python bench/dgru_latency.py [--repeats 30] [--frames 100] [--modes fp32 fp16 int8 w8a8]
 """
 
 from __future__ import annotations
@@ -26,9 +27,11 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from leanspeech.models.enhance_gru import EnhanceGRU  # noqa: E402
-from leanspeech.runtime import WEIGHT_FORMATS, StreamingEnhancer, StreamingGRU  # noqa: E402
+from leanspeech.runtime import StreamingEnhancer, StreamingGRU  # noqa: E402
 
 PERCENTS = (100, 75, 50, 25)
+MODES = {"fp32": {"weights": "fp32"}, "fp16": {"weights": "fp16"}, "int8": {"weights": "int8"},
+         "w8a8": {"weights": "int8", "activations": "int8"}}
 
 
 def interleaved(variants: dict[str, Callable[[], None]], repeats: int, per_call: int) -> dict[str, np.ndarray]:
@@ -58,7 +61,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--frames", type=int, default=100, help="frames per timed block")
-    parser.add_argument("--weights", nargs="+", choices=WEIGHT_FORMATS, default=list(WEIGHT_FORMATS))
+    parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
     args = parser.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(0)
@@ -72,19 +75,20 @@ def main() -> None:
     def gru_block(runtime: StreamingGRU) -> Callable[[], None]:
         return lambda: [runtime.step(frame) for frame in gru_inputs]
 
-    runtimes = {(w, p): StreamingGRU.from_torch(model.rnn, update_percent=p, weights=w)
-                for w in args.weights for p in PERCENTS}
+    runtimes = {(m, p): StreamingGRU.from_torch(model.rnn, update_percent=p, **MODES[m])
+                for m in args.modes for p in PERCENTS}
     for runtime in runtimes.values():
         runtime.run(gru_inputs[:5])  # compile / warm up
-    print(f"backend: {runtimes[args.weights[0], 100].backend}; GRU host 320 units, 2 layers; {args.repeats} "
-          f"repetitions x {args.frames} frames, interleaved; one thread; weight formats {', '.join(args.weights)}")
+    engines = "; ".join(f"{m}: {runtimes[m, 100].engine}" for m in args.modes)
+    print(f"engines: {engines}\nGRU host 320 units, 2 layers; {args.repeats} repetitions x {args.frames} frames, "
+          f"interleaved; one thread")
 
     recurrent = interleaved({key: gru_block(r) for key, r in runtimes.items()}, args.repeats, args.frames)
-    for weights in args.weights:
-        print(f"\nrecurrent part (2 layers) per frame, {weights} weights, same runtime:")
-        dense = recurrent[weights, 100]
+    for mode in args.modes:
+        print(f"\nrecurrent part (2 layers) per frame, {mode}, same runtime:")
+        dense = recurrent[mode, 100]
         for p in PERCENTS:
-            seconds = recurrent[weights, p]
+            seconds = recurrent[mode, p]
             print(f"  P={p:3d}: {summary(seconds)}   ratio to P=100: {spread(seconds / dense)}; "
                   f"theory {(1 + 2 * p / 100) / 3:.3f}")
 
@@ -101,19 +105,19 @@ def main() -> None:
             for frame in torch_inputs:
                 h = cell(frame, h)
 
-    one_layer = {w: StreamingGRU.from_torch(first_layer, weights=w) for w in args.weights}
+    one_layer = {m: StreamingGRU.from_torch(first_layer, **MODES[m]) for m in args.modes}
     for runtime in one_layer.values():
         runtime.run(gru_inputs[:5])
-    step = interleaved({"GRUCell": cell_block} | {w: gru_block(r) for w, r in one_layer.items()},
+    step = interleaved({"GRUCell": cell_block} | {m: gru_block(r) for m, r in one_layer.items()},
                        args.repeats, args.frames)
     print("\none dense GRU layer (320) per frame:")
     print(f"  GRUCell      : {summary(step['GRUCell'])}")
-    for weights in args.weights:
-        print(f"  runtime {weights}: {summary(step[weights])}   speed-up over GRUCell: "
-              f"{spread(step['GRUCell'] / step[weights], 'x', 2)}")
+    for mode in args.modes:
+        print(f"  runtime {mode}: {summary(step[mode])}   speed-up over GRUCell: "
+              f"{spread(step['GRUCell'] / step[mode], 'x', 2)}")
 
-    enhancers = {(w, p): StreamingEnhancer.from_model(model, update_percent=p, weights=w)
-                 for w in args.weights for p in (100, 50)}
+    enhancers = {(m, p): StreamingEnhancer.from_model(model, update_percent=p, **MODES[m])
+                 for m in args.modes for p in (100, 50)}
 
     def host_block(enhancer: StreamingEnhancer) -> Callable[[], None]:
         return lambda: [enhancer.enhance_hop(h) for h in hops]
@@ -122,8 +126,8 @@ def main() -> None:
         host_block(enhancer)()
     whole = interleaved({key: host_block(e) for key, e in enhancers.items()}, args.repeats, args.frames)
     print("\nwhole host, 10 ms hop in → 10 ms out (STFT, FC, GRU, FC, iSTFT); real-time factor = audio time / compute:")
-    for (weights, p), seconds in whole.items():
-        print(f"  {weights} P={p:3d}: {summary(seconds)}   real-time factor {spread(0.010 / seconds, 'x', 0)}")
+    for (mode, p), seconds in whole.items():
+        print(f"  {mode} P={p:3d}: {summary(seconds)}   real-time factor {spread(0.010 / seconds, 'x', 0)}")
 
 
 if __name__ == "__main__":

@@ -91,18 +91,21 @@ def test_bundled_model_improves_si_snr_of_noisy_speech(speech, noisy):
     assert si_snr_db(speech, enhanced) > si_snr_db(speech, noisy) + 1.0
 
 
-# Floors for SI-SNR(fp32-runtime output, reduced-weights output) on the noisy prompt with the bundled
-# model, measured minus a margin of ≥ 6 dB: fp16 78 dB and int8 56 dB dense; with top-A selection the
-# rounding flips neurons whose update gate is near the A-th: 35 dB (fp16) and 31 dB (int8) at P = 25.
-# The enhancement's own error (SI-SNR to the clean speech, 6-9 dB) is far larger.
-FORMAT_FLOORS_DB = {("fp16", None): 70.0, ("int8", None): 50.0, ("fp16", 25.0): 25.0, ("int8", 25.0): 25.0}
+# Floors for SI-SNR(fp32-runtime output, reduced-precision output) on the noisy prompt with the bundled
+# model, measured minus a margin of ≥ 6 dB: fp16 78 dB, int8 56 dB and w8a8 (int8 weights and
+# activations) 53 dB dense; with top-A selection the rounding flips neurons whose update gate is near
+# the A-th: 35 dB (fp16), 31 dB (int8) and 35 dB (w8a8) at P = 25. The enhancement's own error
+# (SI-SNR to the clean speech, 6-9 dB) is far larger.
+FORMAT_FLOORS_DB = {("fp16", None): 70.0, ("int8", None): 50.0, ("w8a8", None): 45.0,
+                    ("fp16", 25.0): 25.0, ("int8", 25.0): 25.0, ("w8a8", 25.0): 25.0}
+MODES = {"fp16": {"weights": "fp16"}, "int8": {"weights": "int8"}, "w8a8": {"weights": "int8", "activations": "int8"}}
 
 
-@pytest.mark.parametrize(("weights", "percent"), list(FORMAT_FLOORS_DB))
-def test_reduced_weights_keep_the_enhanced_speech(speech, noisy, weights, percent):
+@pytest.mark.parametrize(("mode", "percent"), list(FORMAT_FLOORS_DB))
+def test_reduced_precision_keeps_the_enhanced_speech(speech, noisy, mode, percent):
     reference = enhance_streaming(load_streaming_enhancer(None, percent), noisy)
-    reduced = enhance_streaming(load_streaming_enhancer(None, percent, weights=weights), noisy)
-    assert si_snr_db(reference, reduced) > FORMAT_FLOORS_DB[weights, percent]
+    reduced = enhance_streaming(load_streaming_enhancer(None, percent, **MODES[mode]), noisy)
+    assert si_snr_db(reference, reduced) > FORMAT_FLOORS_DB[mode, percent]
     assert abs(si_snr_db(speech, reduced) - si_snr_db(speech, reference)) < 0.5
 
 
@@ -112,6 +115,15 @@ def test_cli_weights_option_needs_streaming(model_file, tmp_path, capsys):
     assert sf.info(out).frames == sf.info(PROMPT).frames
     assert main(["enhance", str(PROMPT), str(out), "--model", str(model_file), "--weights", "int8"]) == 2
     assert "add --streaming" in capsys.readouterr().err
+
+
+def test_cli_8_bit_activations_need_int8_weights(model_file, tmp_path, capsys):
+    out = tmp_path / "w8a8.wav"
+    common = ["enhance", str(PROMPT), str(out), "--model", str(model_file), "--streaming", "--activations", "int8"]
+    assert main(common + ["--weights", "int8"]) == 0
+    assert sf.info(out).frames == sf.info(PROMPT).frames
+    assert main(common) == 2
+    assert "8-bit activations need int8 weights: add --weights int8" in capsys.readouterr().err
 
 
 def test_too_short_input_is_an_error_naming_the_file(model_file, tmp_path, capsys):

@@ -9,7 +9,9 @@ names the file. `update_percent` runs the GRU layers as D-GRU at that P (dgru-sp
 Streaming: `load_streaming_enhancer()` gives a `StreamingEnhancer` whose `enhance_hop(160 samples)`
 returns 160 samples, `n_fft - hop_length` samples late; `enhance_streaming` runs a whole array through
 it and removes that delay, so its output lines up with the offline one. `weights="fp16"` or `"int8"`
-stores the runtime's weights in fewer bytes (fp32 arithmetic; runtime/weight_formats.py).
+stores the runtime's weights in fewer bytes (fp32 arithmetic; runtime/weight_formats.py);
+`activations="int8"` with int8 weights runs the GRU layers in 8-bit integer arithmetic, the fastest
+mode (runtime/w8a8_kernel.py).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from leanspeech.models.base import SpeechModel
 from leanspeech.models.io import load_model
 from leanspeech.registry import MODELS
 from leanspeech.runtime import WEIGHT_FORMATS, StreamingEnhancer
+from leanspeech.runtime.weight_formats import ACTIVATION_FORMATS
 
 DEFAULT_MODEL = bundled_model("enhance")
 CLIP_LEVEL = 0.999  # |sample| at or above this counts as clipped (full scale after float conversion)
@@ -114,11 +117,13 @@ def enhance_offline(model: SpeechModel, wav: np.ndarray) -> np.ndarray:
 
 
 def load_streaming_enhancer(
-    model: str | Path | SpeechModel | None = None, update_percent: float | None = None, weights: str = "fp32"
+    model: str | Path | SpeechModel | None = None, update_percent: float | None = None, weights: str = "fp32",
+    activations: str = "fp32",
 ) -> StreamingEnhancer:
     """The batch-1 streaming runtime of an enhance_gru model (default: the bundled one), its weights
-    stored as `weights` ("fp32", "fp16", "int8")."""
-    return StreamingEnhancer.from_model(load_enhance_model(model), update_percent, weights=weights)
+    stored as `weights` ("fp32", "fp16", "int8"), its GRU activations as `activations` ("fp32", "int8")."""
+    return StreamingEnhancer.from_model(load_enhance_model(model), update_percent, weights=weights,
+                                        activations=activations)
 
 
 def enhance_streaming(enhancer: StreamingEnhancer, wav: np.ndarray) -> np.ndarray:
@@ -139,20 +144,26 @@ def enhance_audio(
     update_percent: float | None = None,
     name: str = "audio",
     weights: str = "fp32",
+    activations: str = "fp32",
 ) -> EnhanceResult:
-    """Enhance a (T,) or (C, T) array; the result is mono at the input's rate. `weights` (the streaming
-    runtime's weight format) needs `streaming`."""
+    """Enhance a (T,) or (C, T) array; the result is mono at the input's rate. `weights` and
+    `activations` (the streaming runtime's number formats) need `streaming`."""
     model = load_enhance_model(model)
     if update_percent is not None and not 0 < update_percent <= 100:
         raise LeanspeechError(f"update percent must be in (0, 100], got {update_percent}")
     if weights not in WEIGHT_FORMATS:
         raise LeanspeechError(f"unknown weight format {weights!r}; choose one of {', '.join(WEIGHT_FORMATS)}")
-    if weights != "fp32" and not streaming:
-        raise LeanspeechError(f"weights {weights!r} is a streaming-runtime format: add --streaming")
+    if activations not in ACTIVATION_FORMATS:
+        raise LeanspeechError(f"unknown activation format {activations!r}; choose one of {', '.join(ACTIVATION_FORMATS)}")
+    if activations == "int8" and weights != "int8":
+        raise LeanspeechError("8-bit activations need int8 weights: add --weights int8")
+    if (weights, activations) != ("fp32", "fp32") and not streaming:
+        raise LeanspeechError(f"weights {weights!r} / activations {activations!r} are streaming-runtime formats: "
+                              "add --streaming")
     audio, result = prepare_audio(wav, sample_rate, model, name)
     if streaming:
         try:
-            enhancer = StreamingEnhancer.from_model(model, update_percent, weights=weights)
+            enhancer = StreamingEnhancer.from_model(model, update_percent, weights=weights, activations=activations)
         except TypeError as err:  # a host the streaming runtime does not implement
             raise LeanspeechError(f"--streaming: {err}") from None
         enhanced = enhance_streaming(enhancer, audio)
@@ -173,10 +184,12 @@ def enhance_file(
     streaming: bool = False,
     update_percent: float | None = None,
     weights: str = "fp32",
+    activations: str = "fp32",
 ) -> EnhanceResult:
     """Enhance an audio file into `target` (format from its suffix), at the input's sample rate."""
     wav, rate = load_audio(source, mono=False)
-    result = enhance_audio(wav, rate, model, streaming, update_percent, name=str(source), weights=weights)
+    result = enhance_audio(wav, rate, model, streaming, update_percent, name=str(source), weights=weights,
+                           activations=activations)
     if (peak := float(np.abs(result.audio).max())) > 1.0:
         result.notes.append(f"{target}: output peaked at {peak:.3f} and was clipped to full scale")
         result.audio = np.clip(result.audio, -1.0, 1.0)

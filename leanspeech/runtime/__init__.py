@@ -1,5 +1,6 @@
 """Streaming inference at batch 1 with fused (numba) kernels: StreamingGRU, StreamingEnhancer,
-StreamingVADNetwork, with fp32, fp16 or int8 weights (WEIGHT_FORMATS).
+StreamingVADNetwork, with fp32, fp16 or int8 weights (WEIGHT_FORMATS) and fp32 or 8-bit GRU activations
+(ACTIVATION_FORMATS).
 
 Names load on first use, so that importing a light submodule (the command line reads WEIGHT_FORMATS)
 does not compile numba kernels or import torch."""
@@ -16,6 +17,7 @@ _HOMES = {
     "RuntimeFormatError": "streaming_gru",
     "StreamingGRU": "streaming_gru",
     "StreamingVADNetwork": "streaming_vad",
+    "ACTIVATION_FORMATS": "weight_formats",
     "WEIGHT_FORMATS": "weight_formats",
 }
 __all__ = list(_HOMES)

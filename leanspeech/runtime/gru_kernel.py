@@ -31,6 +31,11 @@ except ImportError:  # the package installs without a compiler toolchain; the fa
     numba = None
 
 ACTIVATIONS = {"none": 0, "relu": 1, "sigmoid": 2}
+# Reassociation lets LLVM vectorise the dot products; inf/nan semantics are kept (sigmoid of ±large).
+# numpy's error model: a float division by zero gives inf instead of raising, so the check that Python's
+# semantics need is not compiled into loops, and loops with divisions vectorize.
+FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
+JIT_OPTIONS = {"fastmath": FASTMATH, "error_model": "numpy"}
 
 
 def sigmoid(v: Any) -> Any:
@@ -81,12 +86,13 @@ def dense_numpy(w, scales, b, x, out, activation):  # type: ignore[no-untyped-de
     out[:] = activate(scales * (w @ x) + b, activation)
 
 
-def enhance_frame_numpy(spectrum, host, layers, state, count, threshold, scratch, updated):  # type: ignore[no-untyped-def]
-    """One enhance_gru frame in place: spectrum *= sigmoid(FC(GRU(relu(FC(log1p|spectrum|)))))."""
+def enhance_frame_numpy(spectrum, host, layers, state, count, threshold, scratch, updated, gru_stack):  # type: ignore[no-untyped-def]
+    """One enhance_gru frame in place: spectrum *= sigmoid(FC(GRU(relu(FC(log1p|spectrum|))))), the GRU
+    run by `gru_stack` (this backend's float or w8a8 stack)."""
     w_in, s_in, b_in, w_out, s_out, b_out, features, hidden, mask = host
     features[:] = np.log1p(np.abs(spectrum))
     dense_numpy(w_in, s_in, b_in, features, hidden, 1)
-    gru_stack_numpy(hidden, state, layers, count, threshold, scratch, updated)
+    gru_stack(hidden, state, layers, count, threshold, scratch, updated)
     dense_numpy(w_out, s_out, b_out, state[-1], mask, 2)
     spectrum *= mask
 
@@ -109,6 +115,22 @@ def _dot2(w_a, w_b, v):  # type: ignore[no-untyped-def]
         a += widen(w_a[k]) * v[k]
         b += widen(w_b[k]) * v[k]
     return a, b
+
+
+def _dot4(w, j, start, v):  # type: ignore[no-untyped-def]
+    """Rows j..j+3 of w, from column `start`, against v in one pass (v is loaded once for four rows)."""
+    end = start + v.shape[0]
+    w_0, w_1, w_2, w_3 = w[j, start:end], w[j + 1, start:end], w[j + 2, start:end], w[j + 3, start:end]
+    a = np.float32(0.0)
+    b = np.float32(0.0)
+    c = np.float32(0.0)
+    d = np.float32(0.0)
+    for k in range(v.shape[0]):
+        a += widen(w_0[k]) * v[k]
+        b += widen(w_1[k]) * v[k]
+        c += widen(w_2[k]) * v[k]
+        d += widen(w_3[k]) * v[k]
+    return a, b, c, d
 
 
 def _sigmoid32(v):  # type: ignore[no-untyped-def]
@@ -182,9 +204,15 @@ def _gru_layer_loops(x, h, wz, wrn, scales, biases, count, threshold, xh, z, row
     hv = xh[inputs:inputs + size]  # the old state: h is overwritten row by row below
     xv[:] = x
     hv[:] = h
+    block = size - size % 4
+    for j in range(0, block, 4):  # z pre-activations four rows at a time, then the sigmoids in one loop
+        x_dots, h_dots = _dot4(wz, j, 0, xv), _dot4(wz, j, inputs, hv)
+        for q in range(4):
+            z[j + q] = scales[j + q, 0] * x_dots[q] + scales[j + q, 1] * h_dots[q] + biases[j + q, 0]
+    for j in range(block, size):
+        z[j] = scales[j, 0] * _dot(wz[j, :inputs], xv) + scales[j, 1] * _dot(wz[j, inputs:], hv) + biases[j, 0]
     for j in range(size):
-        z[j] = _sigmoid32(scales[j, 0] * _dot(wz[j, :inputs], xv) + scales[j, 1] * _dot(wz[j, inputs:], hv)
-                          + biases[j, 0])
+        z[j] = _sigmoid32(z[j])
     taken = _select_rows(z, count, threshold, rows, work)
     for i in range(taken):
         j = rows[i]
@@ -215,12 +243,12 @@ def _dense_loops(w, scales, b, x, out, activation):  # type: ignore[no-untyped-d
         out[j] = acc
 
 
-def _enhance_frame_loops(spectrum, host, layers, state, count, threshold, scratch, updated):  # type: ignore[no-untyped-def]
+def _enhance_frame_loops(spectrum, host, layers, state, count, threshold, scratch, updated, gru_stack):  # type: ignore[no-untyped-def]
     w_in, s_in, b_in, w_out, s_out, b_out, features, hidden, mask = host
     for b in range(spectrum.shape[0]):
         features[b] = np.log1p(np.abs(spectrum[b]))
     _dense(w_in, s_in, b_in, features, hidden, 1)
-    _gru_stack(hidden, state, layers, count, threshold, scratch, updated)
+    gru_stack(hidden, state, layers, count, threshold, scratch, updated)
     _dense(w_out, s_out, b_out, state[state.shape[0] - 1], mask, 2)
     for b in range(spectrum.shape[0]):
         spectrum[b] *= mask[b]
@@ -248,9 +276,9 @@ if numba is not None:
             return lambda value: _half_bits_to_float(value)
         return lambda value: np.float32(value)
 
-    # Reassociation lets LLVM vectorise the dot products; inf/nan semantics are kept (sigmoid of ±large).
-    _jit = numba.njit(cache=True, fastmath={"reassoc", "contract", "nsz", "arcp"})
-    _dot, _dot2, _sigmoid32, _tanh32 = _jit(_dot), _jit(_dot2), _jit(_sigmoid32), _jit(_tanh32)
+    _jit = numba.njit(cache=True, **JIT_OPTIONS)
+    _dot, _dot2, _dot4 = _jit(_dot), _jit(_dot2), _jit(_dot4)
+    _sigmoid32, _tanh32 = _jit(_sigmoid32), _jit(_tanh32)
     _kth_smallest, _select_rows = _jit(_kth_smallest), _jit(_select_rows)
     _gru_layer = _jit(_gru_layer_loops)
     _gru_stack = _jit(_gru_stack_loops)

@@ -6,7 +6,8 @@ exactly what `EnhanceGRU.forward` computes for that frame in a sequence. `enhanc
 samples (a streaming Hann STFT / overlap-add; the first frame sees zeros where the offline STFT
 reflects, so the first outputs differ slightly from `EnhanceGRU.enhance`). A frame is one kernel call
 (FC, all GRU layers, FC, mask) between numpy's rfft and irfft; all weights are stored in the GRU's
-weight format (fp32, fp16 or int8, see weight_formats.py).
+weight format (fp32, fp16 or int8, see weight_formats.py), and with `activations="int8"` the GRU layers
+run in 8-bit integer arithmetic (w8a8_kernel.py; the two FCs keep float activations).
 """
 
 from __future__ import annotations
@@ -64,13 +65,15 @@ class StreamingEnhancer:
 
     @classmethod
     def from_model(
-        cls, model: nn.Module, update_percent: float | None = None, backend: str | None = None, weights: str = "fp32"
+        cls, model: nn.Module, update_percent: float | None = None, backend: str | None = None, weights: str = "fp32",
+        activations: str = "fp32",
     ) -> StreamingEnhancer:
         """From a trained `EnhanceGRU` (rnn "gru" or "dgru"); `update_percent` overrides a DGRU's P;
-        `weights` is the storage format of all its weights."""
+        `weights` is the storage format of all its weights, `activations` that of the GRU's inputs and states."""
         if not isinstance(getattr(model, "rnn", None), nn.GRU):
             raise TypeError(f"{type(model).__name__}: the streaming enhancer runs enhance_gru hosts with a GRU/DGRU")
-        gru = StreamingGRU.from_torch(model.rnn, update_percent, backend=backend, weights=weights)
+        gru = StreamingGRU.from_torch(model.rnn, update_percent, backend=backend, weights=weights,
+                                      activations=activations)
         host = [model.input_fc.weight, model.input_fc.bias, model.mask_fc.weight, model.mask_fc.bias]
         w_in, b_in, w_out, b_out = (p.detach().cpu().numpy() for p in host)
         return cls(w_in, b_in, gru, w_out, b_out, model.stft.n_fft, model.hop_length)
@@ -95,7 +98,7 @@ class StreamingEnhancer:
     def _mask_in_place(self, spectrum: np.ndarray) -> None:
         gru = self.gru
         gru.kernels.enhance_frame(spectrum, self._host, gru.kernel_layers, gru.state, gru.count,
-                                  gru.selection_threshold, gru.scratch, gru.last_updated)
+                                  gru.selection_threshold, gru.scratch, gru.last_updated, gru.kernels.gru_stack)
 
     def enhance_hop(self, samples: np.ndarray) -> np.ndarray:
         """`hop_length` new samples → `hop_length` enhanced samples, n_fft − hop_length samples behind."""

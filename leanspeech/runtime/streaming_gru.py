@@ -4,7 +4,9 @@ Built from a trained nn.GRU or DGRU (`from_torch`), it skips the r and n rows of
 (see gru_kernel.py), so a D-GRU at P % costs about (1 + 2P/100)/3 of the dense step here — unlike the
 batched PyTorch layer, which computes every row. `weights` picks the storage format ("fp32", the
 default, which matches PyTorch within 1e-4; "fp16"; "int8" with per-row scales; weight_formats.py):
-fewer bytes streamed per frame, fp32 arithmetic. Weights are saved to .npz with a format version and
+fewer bytes streamed per frame, fp32 arithmetic). `activations="int8"` (with int8 weights) quantizes
+each layer's input and state every step too and runs integer dot products (w8a8_kernel.py): the fastest
+mode where the native kernel is built, about 1e-2 from fp32. Weights are saved to .npz with a format version and
 loaded without pickle; a file of an unknown version is refused with a clear error.
 """
 
@@ -19,7 +21,8 @@ from leanspeech.errors import LeanspeechError
 from leanspeech.nn.dgru import DGRU, selected_count
 from leanspeech.runtime.gru_kernel import gru_scratch, kernels
 from leanspeech.runtime.gru_layout import GRULayerWeights, PackedGRULayer, pack_gru_layer
-from leanspeech.runtime.weight_formats import check_format
+from leanspeech.runtime.w8a8_kernel import w8a8_description, w8a8_kernels, w8a8_scratch, zero_point_offsets
+from leanspeech.runtime.weight_formats import check_activations, check_format
 
 FORMAT_VERSION = 2  # 2: weights in the kernel layout and a storage format; 1: fp32 in nn.GRU layout
 READABLE_VERSIONS = (1, 2)
@@ -65,35 +68,48 @@ class StreamingGRU:
         threshold: float | None = None,
         backend: str | None = None,
         weights: str = "fp32",
+        activations: str = "fp32",
     ):
-        """`layers` in nn.GRU layout (stored as `weights`) or already packed (kept as they are)."""
+        """`layers` in nn.GRU layout (stored as `weights`) or already packed (kept as they are);
+        `activations` "int8" needs int8 weights."""
         if not layers:
             raise ValueError("a StreamingGRU needs at least one layer")
         check_format(weights)
         self.layers = [l if isinstance(l, PackedGRULayer) else pack_gru_layer(l, weights) for l in layers]
         self.weights = self.layers[0].weights
+        self.activations = check_activations(activations, self.weights)
         self.hidden_size = self.layers[0].hidden_size
         self.input_size = self.layers[0].input_size
         self.update_percent = float(update_percent)
         self.threshold = threshold
         self.count = selected_count(self.update_percent, self.hidden_size)
-        self.kernels = kernels(backend)
+        self.kernels = w8a8_kernels(backend) if activations == "int8" else kernels(backend)
         self.backend = self.kernels.backend
         self.last_updated = np.zeros(len(self.layers), np.int64)  # neurons updated per layer at the last step
-        self.scratch = gru_scratch(self.input_size, self.hidden_size)
         # The arrays as the kernels take them, built once: views of `layers`, so in-place edits show
-        # (except fp16 under the numpy fallback, widened to a copy).
+        # (except fp16 under the numpy fallback, widened to a copy, and the w8a8 zero-point offsets).
         self.kernel_layers = tuple(tuple(self.kernels.view(a) for a in layer.arrays()) for layer in self.layers)
+        if activations == "int8":
+            self.kernel_layers = tuple((*arrays, zero_point_offsets(layer))
+                                       for arrays, layer in zip(self.kernel_layers, self.layers))
+            self.scratch = w8a8_scratch(self.input_size, self.hidden_size)
+        else:
+            self.scratch = gru_scratch(self.input_size, self.hidden_size)
         self.reset()
 
     @property
     def num_layers(self) -> int:
         return len(self.layers)
 
+    @property
+    def engine(self) -> str:
+        """What runs the step, e.g. "numba" or "numba, w8a8 native avx512vnni"."""
+        return self.backend if self.activations == "fp32" else f"{self.backend}, w8a8 {w8a8_description(self.backend)}"
+
     @classmethod
     def from_torch(
         cls, gru: nn.GRU, update_percent: float | None = None, threshold: float | None = None,
-        backend: str | None = None, weights: str = "fp32",
+        backend: str | None = None, weights: str = "fp32", activations: str = "fp32",
     ) -> StreamingGRU:
         """From a trained nn.GRU or DGRU; a DGRU's own P and threshold are used unless given here."""
         if gru.bidirectional:
@@ -108,7 +124,8 @@ class StreamingGRU:
             b_ih, b_hh = (getattr(gru, f"bias_{n}_l{k}").detach().cpu().numpy() if gru.bias else zeros
                           for n in ("ih", "hh"))
             layers.append(GRULayerWeights(w_ih, w_hh, b_ih, b_hh))
-        return cls(layers, 100.0 if update_percent is None else update_percent, threshold, backend, weights)
+        return cls(layers, 100.0 if update_percent is None else update_percent, threshold, backend, weights,
+                   activations)
 
     def reset(self, state: np.ndarray | None = None) -> None:
         """Zero state, or a given (num_layers, hidden_size) state (copied)."""
@@ -140,6 +157,7 @@ class StreamingGRU:
             f"{prefix}num_layers": np.array(self.num_layers),
             f"{prefix}update_percent": np.array(self.update_percent),
             f"{prefix}threshold": np.array(np.nan if self.threshold is None else self.threshold),
+            f"{prefix}activations": np.array(self.activations),
         }
         for k, layer in enumerate(self.layers):
             for name, array in zip(("wz", "wrn", "scales", "biases"), layer.arrays()):
@@ -155,8 +173,9 @@ class StreamingGRU:
         layers = [layer_type(*(arrays[f"{prefix}{name}_{k}"] for name in names))
                   for k in range(int(arrays[f"{prefix}num_layers"]))]
         threshold = float(arrays[f"{prefix}threshold"])
+        activations = str(arrays.get(f"{prefix}activations", "fp32"))  # files before w8a8 have none
         return cls(layers, float(arrays[f"{prefix}update_percent"]), None if np.isnan(threshold) else threshold,
-                   backend)
+                   backend, activations=activations)
 
     def save(self, path: str | Path) -> Path:
         return write_versioned_npz(path, "streaming_gru", **self.arrays())

@@ -16,12 +16,23 @@ import numpy as np
 STORAGE = {"fp32": np.float32, "fp16": np.float16, "int8": np.int8}
 WEIGHT_FORMATS = tuple(STORAGE)
 INT8_LEVELS = 127
+# The GRU layers' inputs and states: fp32, or "int8" (quantized every step; with int8 weights only,
+# see w8a8_kernel.py).
+ACTIVATION_FORMATS = ("fp32", "int8")
 
 
 def check_format(weights: str) -> str:
     if weights not in STORAGE:
         raise ValueError(f"unknown weight format {weights!r}; choose one of {', '.join(WEIGHT_FORMATS)}")
     return weights
+
+
+def check_activations(activations: str, weights: str) -> str:
+    if activations not in ACTIVATION_FORMATS:
+        raise ValueError(f"unknown activation format {activations!r}; choose one of {', '.join(ACTIVATION_FORMATS)}")
+    if activations == "int8" and weights != "int8":
+        raise ValueError(f"8-bit activations need int8 weights, not {weights}")
+    return activations
 
 
 def format_of(stored: np.ndarray) -> str:

@@ -1,0 +1,212 @@
+"""The GRU / D-GRU stack step with 8-bit activations ("w8a8"): int8 weights times int8 activations,
+exact integer dot products, for StreamingGRU(..., weights="int8", activations="int8").
+
+With float activations an int8 weight must be widened to fp32 before its multiply, which caps a dot
+product near 25-30 G MAC/s on one x86 core whatever the weight format (weight_formats.py). Quantizing
+the activations too lets the CPU's 8-bit dot-product instructions do the work: int8_dot.c (AVX-512 VNNI
+64 products per instruction, AVX2 16), the scheme of production 8-bit RNN inference (e.g. Opus/LPCNet's
+quantized GRUs). Each step quantizes the layer input x and the state h with one scale per vector,
+scale = max|v| / 127, q = round(v / scale); a dot is then w_scale · v_scale · Σ q_w q_v, in int32, exact.
+The x86 instruction multiplies unsigned by signed bytes, so q_v is stored + 128 (uint8) and 128 × the
+row's weight sum, precomputed per segment (`zero_point_offsets`), is subtracted.
+
+Selection, gates and state update are those of gru_kernel.py (same top-A rule, same gate convention);
+the six dot products per neuron change, and sigmoid and tanh are a rational approximation (|error| ≤
+4e-7) that vectorizes, because with integer dots the transcendental functions would cost a third of the
+step. Backends: the native kernel called from numba; numba's own
+integer loops where the native kernel is not built (same integers, slower); numpy without numba.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from leanspeech.runtime import native
+from leanspeech.runtime.gru_kernel import (JIT_OPTIONS, Kernels, _enhance_frame_loops, enhance_frame_numpy, kernels,
+                                           numba, select_rows_numpy, sigmoid)
+from leanspeech.runtime.gru_layout import SEGMENT_SCALES, PackedGRULayer
+
+LEVELS = 127
+ZERO_POINT = 128
+
+
+def zero_point_offsets(layer: PackedGRULayer) -> np.ndarray:
+    """(H, 6) int32, columns in SEGMENT_SCALES order: −ZERO_POINT × the row's weight sum over that segment."""
+    inputs, size = layer.input_size, layer.hidden_size
+    weights = np.concatenate([layer.wz, layer.wrn], axis=1).astype(np.int64)
+    edges = np.cumsum([0, inputs, size, inputs, size, inputs, size])
+    sums = np.stack([weights[:, edges[k]:edges[k + 1]].sum(axis=1) for k in range(len(SEGMENT_SCALES))], axis=1)
+    return np.ascontiguousarray(-ZERO_POINT * sums, dtype=np.int32)
+
+
+def w8a8_scratch(input_size: int, hidden_size: int) -> tuple[np.ndarray, ...]:
+    """Buffers a w8a8 step reuses: quantized x and h, four int32 dot rows, three rows of float
+    pre-activations, the old state, z, the selected rows, the selection's work rows, and 0..H−1 (the z
+    pass reads every row)."""
+    widest, size = max(input_size, hidden_size), hidden_size
+    return (np.zeros(widest, np.uint8), np.zeros(size, np.uint8), np.zeros((4, size), np.int32),
+            np.zeros((3, size), np.float32), np.zeros(size, np.float32), np.zeros(size, np.float32),
+            np.zeros(size, np.int64), np.zeros((2, size), np.float32), np.arange(size, dtype=np.int64))
+
+
+# numpy ------------------------------------------------------------------------------------------------
+
+
+def quantize_numpy(v: np.ndarray, q: np.ndarray) -> np.float32:
+    """q[:n] = round(v / scale) + ZERO_POINT as uint8; returns scale = max|v| / LEVELS (1 for a zero vector)."""
+    peak = np.float32(np.abs(v).max())
+    scale = peak / np.float32(LEVELS) if peak > 0 else np.float32(1.0)
+    q[:v.shape[0]] = (np.rint(v * (np.float32(1.0) / scale)) + ZERO_POINT).astype(np.uint8)
+    return scale
+
+
+def dot_rows_numpy(w: np.ndarray, column: int, rows: np.ndarray, count: int, q: np.ndarray, out: np.ndarray) -> None:
+    """out[i] = Σ_k w[rows[i], column + k] · q[k] in int32 (what int8_dot.c computes)."""
+    n = q.shape[0]
+    out[:count] = w[rows[:count], column:column + n].astype(np.int32) @ q.astype(np.int32)
+
+
+def gru_layer_w8a8_numpy(x, h, wz, wrn, scales, biases, offsets, count, threshold, scratch) -> int:  # type: ignore[no-untyped-def]
+    size, inputs = h.shape[0], x.shape[0]
+    x_q, h_q, acc, _, old, z, _, _, every_row = scratch
+    x_q, old[:] = x_q[:inputs], h
+    s_x, s_h = quantize_numpy(x, x_q), quantize_numpy(h, h_q)
+    dot_rows_numpy(wz, 0, every_row, size, x_q, acc[0])
+    dot_rows_numpy(wz, inputs, every_row, size, h_q, acc[1])
+    dots = (acc[:2] + offsets[:, :2].T).astype(np.float32)  # exact: |Σ q_w q_v| ≤ 127² · 640 < 2²⁴
+    z[:] = sigmoid(scales[:, 0] * s_x * dots[0] + scales[:, 1] * s_h * dots[1] + biases[:, 0])
+    rows = select_rows_numpy(z, count, threshold)
+    taken = rows.shape[0]
+    for k, (column, q) in enumerate(((0, x_q), (inputs, h_q), (inputs + size, x_q), (2 * inputs + size, h_q))):
+        dot_rows_numpy(wrn, column, rows, taken, q, acc[k])
+    s, b = scales[rows], biases[rows]
+    dots = (acc[:, :taken] + offsets[rows, 2:].T).astype(np.float32)
+    r = sigmoid(s[:, 2] * s_x * dots[0] + s[:, 3] * s_h * dots[1] + b[:, 1])
+    n = np.tanh(s[:, 4] * s_x * dots[2] + b[:, 2] + r * (s[:, 5] * s_h * dots[3] + b[:, 3]))
+    h[rows] = (1.0 - z[rows]) * n + z[rows] * old[rows]
+    return taken
+
+
+def gru_stack_w8a8_numpy(x, state, layers, count, threshold, scratch, updated):  # type: ignore[no-untyped-def]
+    for k, (wz, wrn, scales, biases, offsets) in enumerate(layers):
+        updated[k] = gru_layer_w8a8_numpy(x, state[k], wz, wrn, scales, biases, offsets, count, threshold, scratch)
+        x = state[k]
+
+
+# numba ------------------------------------------------------------------------------------------------
+
+# tanh(x) ≈ x·P(x²)/Q(x²) on |x| ≤ 7.905 (where float32 tanh reaches ±1), the minimax rational function
+# Eigen uses for float tanh (generic_fast_tanh_float); measured |error| ≤ 3.6e-7 against float64 tanh.
+_TANH_CLAMP = np.float32(7.90531110763549805)
+P1, P3, P5, P7 = (np.float32(c) for c in (4.89352455891786e-03, 6.37261928875436e-04, 1.48572235717979e-05,
+                                          5.12229709037114e-08))
+P9, P11, P13 = (np.float32(c) for c in (-8.60467152213735e-11, 2.00018790482477e-13, -2.76076847742355e-16))
+Q0, Q2, Q4, Q6 = (np.float32(c) for c in (4.89352518554385e-03, 2.26843463243900e-03, 1.18534705686654e-04,
+                                          1.19825839466702e-06))
+
+
+def _rational_tanh(v):  # type: ignore[no-untyped-def]
+    x = min(max(v, -_TANH_CLAMP), _TANH_CLAMP)
+    x2 = x * x
+    p = x * (((((((P13 * x2 + P11) * x2 + P9) * x2 + P7) * x2 + P5) * x2 + P3) * x2) + P1)
+    return p / (((Q6 * x2 + Q4) * x2 + Q2) * x2 + Q0)
+
+
+def _rational_sigmoid(v):  # type: ignore[no-untyped-def]
+    return np.float32(0.5) + np.float32(0.5) * _rational_tanh(np.float32(0.5) * v)
+
+
+
+def _quantize(v, q):  # type: ignore[no-untyped-def]
+    peak = np.float32(0.0)
+    for k in range(v.shape[0]):
+        peak = max(peak, abs(v[k]))
+    scale = peak / np.float32(LEVELS) if peak > 0 else np.float32(1.0)
+    inverse = np.float32(1.0) / scale
+    for k in range(v.shape[0]):
+        q[k] = np.uint8(np.int32(np.rint(v[k] * inverse)) + ZERO_POINT)
+    return scale
+
+
+def _dot_rows_loops(w, column, rows, count, q, out):  # type: ignore[no-untyped-def]
+    n = q.shape[0]
+    for i in range(count):
+        row = w[rows[i], column:column + n]
+        acc = np.int32(0)
+        for k in range(n):
+            acc += np.int32(row[k]) * np.int32(q[k])
+        out[i] = acc
+
+
+def _dot_rows_native(w, column, rows, count, q, out):  # type: ignore[no-untyped-def]
+    segment = w[:, column:]
+    _native_dot_rows(segment.ctypes, w.shape[1], rows.ctypes, count, q.ctypes, q.shape[0], out.ctypes)
+
+
+def _gru_layer_w8a8_loops(x, h, wz, wrn, scales, biases, offsets, count, threshold, scratch):  # type: ignore[no-untyped-def]
+    size, inputs = h.shape[0], x.shape[0]
+    x_q, h_q, acc, pre, old, z, rows, work, every_row = scratch
+    x_q = x_q[:inputs]
+    old[:] = h
+    s_x, s_h = _quantize(x, x_q), _quantize(h, h_q)
+    _dot_rows(wz, 0, every_row, size, x_q, acc[0])
+    _dot_rows(wz, inputs, every_row, size, h_q, acc[1])
+    for j in range(size):
+        z[j] = (scales[j, 0] * s_x * np.float32(acc[0, j] + offsets[j, 0])
+                + scales[j, 1] * s_h * np.float32(acc[1, j] + offsets[j, 1]) + biases[j, 0])
+    for j in range(size):  # the nonlinearities in loops of their own, so that they vectorize
+        z[j] = _rational_sigmoid(z[j])
+    taken = _select_rows(z, count, threshold, rows, work)
+    _dot_rows(wrn, 0, rows, taken, x_q, acc[0])
+    _dot_rows(wrn, inputs, rows, taken, h_q, acc[1])
+    _dot_rows(wrn, inputs + size, rows, taken, x_q, acc[2])
+    _dot_rows(wrn, 2 * inputs + size, rows, taken, h_q, acc[3])
+    for i in range(taken):
+        j = rows[i]
+        pre[0, i] = (scales[j, 2] * s_x * np.float32(acc[0, i] + offsets[j, 2])
+                     + scales[j, 3] * s_h * np.float32(acc[1, i] + offsets[j, 3]) + biases[j, 1])
+        pre[1, i] = scales[j, 4] * s_x * np.float32(acc[2, i] + offsets[j, 4]) + biases[j, 2]
+        pre[2, i] = scales[j, 5] * s_h * np.float32(acc[3, i] + offsets[j, 5]) + biases[j, 3]
+    for i in range(taken):
+        pre[1, i] = _rational_tanh(pre[1, i] + _rational_sigmoid(pre[0, i]) * pre[2, i])
+    for i in range(taken):
+        j = rows[i]
+        h[j] = (np.float32(1.0) - z[j]) * pre[1, i] + z[j] * old[j]
+    return taken
+
+
+def _gru_stack_w8a8_loops(x, state, layers, count, threshold, scratch, updated):  # type: ignore[no-untyped-def]
+    for k in range(len(layers)):
+        wz, wrn, scales, biases, offsets = layers[k]
+        updated[k] = _gru_layer_w8a8(x, state[k], wz, wrn, scales, biases, offsets, count, threshold, scratch)
+        x = state[k]
+
+
+if numba is not None:
+    from leanspeech.runtime.gru_kernel import _jit, _select_rows
+
+    _native_dot_rows = native.dot_rows
+    _dot_rows_numba = _jit(_dot_rows_loops)
+    _quantize, _rational_tanh, _rational_sigmoid = _jit(_quantize), _jit(_rational_tanh), _jit(_rational_sigmoid)
+    # A function that calls a ctypes pointer cannot be cached on disk: the native path compiles once
+    # per process (about a second).
+    _jit_layer = numba.njit(cache=native.dot_rows is None, **JIT_OPTIONS)
+    _dot_rows = _dot_rows_numba if native.dot_rows is None else _jit_layer(_dot_rows_native)
+    _gru_layer_w8a8 = _jit_layer(_gru_layer_w8a8_loops)
+    _gru_stack_w8a8 = _jit_layer(_gru_stack_w8a8_loops)
+    _enhance_frame_w8a8 = _jit_layer(_enhance_frame_loops)  # its own copy: the float one is cached on disk
+
+
+def w8a8_kernels(backend: str | None = None) -> Kernels:
+    """The kernels of `backend` with the w8a8 stack step ("numba": the native kernel where built, else
+    numba's loops; "numpy"); the dense layers keep float activations."""
+    base = kernels(backend)
+    if base.backend == "numba":
+        return base._replace(gru_stack=_gru_stack_w8a8, enhance_frame=_enhance_frame_w8a8)
+    return base._replace(gru_stack=gru_stack_w8a8_numpy, enhance_frame=enhance_frame_numpy)
+
+
+def w8a8_description(backend: str) -> str:
+    if backend != "numba":
+        return "numpy"
+    return f"native {native.variant()}" if native.dot_rows is not None else f"numba loops ({native.unavailable_reason})"
