@@ -175,26 +175,40 @@ def _select_rows(z, count, threshold, rows, work):  # type: ignore[no-untyped-de
     """The rows to update, ascending, in rows[:taken]; returns taken. Top-A ties at the A-th value go to
     the lowest indices."""
     size = z.shape[0]
-    taken = 0
     if threshold >= 0:
-        for j in range(size):
-            rows[taken] = j
-            taken += np.float32(1.0) - z[j] > threshold
-    elif count < size:
-        kth = _kth_smallest(z, count - 1, work)
-        ties = count
-        for j in range(size):
-            ties -= z[j] < kth
-        for j in range(size):
-            tie = z[j] == kth
-            take = (z[j] < kth) | (tie & (ties > 0))
-            rows[taken] = j
-            taken += take
-            ties -= tie & take
-    else:
-        for j in range(size):
-            rows[j] = j
-        taken = size
+        return _rows_above_threshold(z, threshold, rows)
+    if count >= size:
+        return _every_row(rows, size)
+    return _rows_up_to(z, _kth_smallest(z, count - 1, work), count, rows)
+
+
+def _rows_above_threshold(z, threshold, rows):  # type: ignore[no-untyped-def]
+    taken = 0
+    for j in range(z.shape[0]):
+        rows[taken] = j
+        taken += np.float32(1.0) - z[j] > threshold
+    return taken
+
+
+def _every_row(rows, size):  # type: ignore[no-untyped-def]
+    for j in range(size):
+        rows[j] = j
+    return size
+
+
+def _rows_up_to(keys, kth, count, rows):  # type: ignore[no-untyped-def]
+    """The `count` rows of smallest key, given the count-th smallest key `kth`: every row below it, then
+    rows equal to it from the lowest index on."""
+    ties = count
+    for j in range(keys.shape[0]):
+        ties -= keys[j] < kth
+    taken = 0
+    for j in range(keys.shape[0]):
+        tie = keys[j] == kth
+        take = (keys[j] < kth) | (tie & (ties > 0))
+        rows[taken] = j
+        taken += take
+        ties -= tie & take
     return taken
 
 
@@ -270,6 +284,17 @@ if numba is not None:
 
         return types.float32(types.uint16), codegen
 
+    @intrinsic
+    def bits_to_float32(typingctx, bits):  # type: ignore[no-untyped-def]
+        """The float32 whose bit pattern is the int32 `bits` (numba only)."""
+        if bits != types.int32:
+            return None
+
+        def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+            return builder.bitcast(args[0], ir.FloatType())
+
+        return types.float32(types.int32), codegen
+
     @overload(widen)
     def _widen(value):  # type: ignore[no-untyped-def]
         if value == types.uint16:  # fp16 bit patterns (weight_formats.kernel_view)
@@ -280,6 +305,7 @@ if numba is not None:
     _dot, _dot2, _dot4 = _jit(_dot), _jit(_dot2), _jit(_dot4)
     _sigmoid32, _tanh32 = _jit(_sigmoid32), _jit(_tanh32)
     _kth_smallest, _select_rows = _jit(_kth_smallest), _jit(_select_rows)
+    _rows_above_threshold, _every_row, _rows_up_to = _jit(_rows_above_threshold), _jit(_every_row), _jit(_rows_up_to)
     _gru_layer = _jit(_gru_layer_loops)
     _gru_stack = _jit(_gru_stack_loops)
     _dense = _jit(_dense_loops)

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from leanspeech.nn import DGRU
+from leanspeech.nn.dgru import selected_count
 from leanspeech.runtime import StreamingEnhancer, StreamingGRU, available_backends, native
 from leanspeech.runtime.gru_layout import unpack_gru_layer
 from leanspeech.runtime.w8a8_kernel import ZERO_POINT, dot_rows_numpy, quantize_numpy
@@ -89,25 +90,40 @@ def on_grid(rng, size, scale):
     return (scale * q).astype(np.float32)
 
 
+def reference_step(layer, x, h, percent):
+    """One w8a8 step in float64 from the dequantized weights: the dense GRU update, applied to the
+    `count` rows of lowest gate level ⌊256 z⌋ (ties by lowest index), the others kept."""
+    w = unpack_gru_layer(layer)
+    pre_i = w.w_ih.astype(np.float64) @ x + w.b_ih
+    pre_h = w.w_hh.astype(np.float64) @ h + w.b_hh
+    r_i, z_i, n_i = np.split(pre_i, 3)
+    r_h, z_h, n_h = np.split(pre_h, 3)
+    z, r = 1 / (1 + np.exp(-(z_i + z_h))), 1 / (1 + np.exp(-(r_i + r_h)))
+    dense = (1 - z) * np.tanh(n_i + r * n_h) + z * h
+    count = selected_count(percent, h.shape[0])
+    rows = np.argsort(np.minimum(np.floor(256 * z), 255), kind="stable")[:count]
+    out = h.astype(np.float64).copy()
+    out[rows] = dense[rows]
+    return out
+
+
 @pytest.mark.parametrize("backend", available_backends())
 @pytest.mark.parametrize("percent", [100, 50, 25])
-def test_one_step_on_the_quantization_grid_equals_fp32_arithmetic(backend, percent):
+def test_one_step_on_the_quantization_grid_is_exact_arithmetic(backend, percent):
     """Where x and h are already on the 8-bit grid, quantizing them loses nothing: a w8a8 step must then
-    equal an fp32 runtime given the dequantized int8 weights, up to fp32 summation order, and update
-    the same neurons."""
+    equal float arithmetic with the dequantized int8 weights (up to fp32 rounding and the 4e-7 of the
+    rational sigmoid/tanh), with top-A taken by gate level."""
     torch.manual_seed(percent)
     gru = DGRU(48, 64, num_layers=1, update_percent=percent)
     with torch.no_grad():
         gru.weight_hh_l0.mul_(4)  # trained-like magnitudes: saturating gates, not all near 0.5
     w8a8 = StreamingGRU.from_torch(gru, backend=backend, weights="int8", activations="int8")
-    exact = StreamingGRU([unpack_gru_layer(layer) for layer in w8a8.layers], percent, backend=backend)
     rng = np.random.default_rng(percent)
     for _ in range(50):
         x, h = on_grid(rng, 48, 0.02), on_grid(rng, 64, 1 / 127)
         w8a8.reset(h[None])
-        exact.reset(h[None])
-        np.testing.assert_allclose(w8a8.step(x), exact.step(x), atol=1e-5, rtol=0)
-        assert w8a8.last_updated.tolist() == exact.last_updated.tolist() == [64 * percent // 100]
+        np.testing.assert_allclose(w8a8.step(x), reference_step(w8a8.layers[0], x, h, percent), atol=1e-5, rtol=0)
+        assert w8a8.last_updated.tolist() == [64 * percent // 100]
 
 
 @pytest.mark.parametrize("percent", [100, 50])
@@ -174,6 +190,7 @@ import json, sys
 sys.modules["leanspeech.runtime._int8_dot"] = None  # as if the build had no C compiler
 import numpy as np, torch
 from leanspeech.nn import DGRU
+from leanspeech.nn.dgru import selected_count
 from leanspeech.runtime import StreamingGRU, native
 torch.manual_seed(0)
 runtime = StreamingGRU.from_torch(DGRU(48, 64, num_layers=2, update_percent=50), weights="int8", activations="int8")
