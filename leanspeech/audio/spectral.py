@@ -129,9 +129,13 @@ def compressed_complex_spectrogram(
     if window is None:
         window = hann_window(n_fft).to(wav)
     wav = F.pad(wav.unsqueeze(-2), (pad, pad), mode="reflect").squeeze(-2)
-    parts = stft_real(wav, n_fft, hop_length, window, center=False)
+    # The FFT writes frame after frame; one copy to (F, frames, 2) order makes the elementwise work below
+    # contiguous and the result a channels-last (2, F, frames) view, the layout the students' convolutions
+    # take (no second copy there). Same numbers.
+    parts = stft_real(wav, n_fft, hop_length, window, center=False).contiguous()
+    real, imaginary = parts.unbind(-1)  # faster than a sum over a last axis of 2
     # max(|X|, 1e-12) ** (exponent - 1), written on the energy so the gradient stays finite at |X| = 0.
-    energy = parts.pow(2).sum(-1, keepdim=True).clamp_min(1e-24)
+    energy = (real * real + imaginary * imaginary).clamp_min(1e-24).unsqueeze(-1)
     compressed = parts * energy.pow((exponent - 1.0) / 2.0)
     # (..., F, frames, 2) → (..., 2, F, frames) by two transposes: movedim(-1, -3) exports to an
     # ONNX Transpose with negative axes, which onnxruntime rejects.

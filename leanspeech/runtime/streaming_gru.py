@@ -4,10 +4,10 @@ Built from a trained nn.GRU or DGRU (`from_torch`), it skips the r and n rows of
 (see gru_kernel.py), so a D-GRU at P % costs about (1 + 2P/100)/3 of the dense step here — unlike the
 batched PyTorch layer, which computes every row. `weights` picks the storage format ("fp32", the
 default, which matches PyTorch within 1e-4; "fp16"; "int8" with per-row scales; weight_formats.py):
-fewer bytes streamed per frame, fp32 arithmetic). `activations="int8"` (with int8 weights) quantizes
+fewer bytes streamed per frame, fp32 arithmetic. `activations="int8"` (with int8 weights) quantizes
 each layer's input and state every step too and runs integer dot products (w8a8_kernel.py): the fastest
-mode where the native kernel is built, about 1e-2 from fp32. Weights are saved to .npz with a format version and
-loaded without pickle; a file of an unknown version is refused with a clear error.
+mode where the native kernel is built, within about 1e-2 of PyTorch. Weights are saved to .npz with a
+format version and loaded without pickle; a file of an unknown version is refused with a clear error.
 """
 
 from __future__ import annotations

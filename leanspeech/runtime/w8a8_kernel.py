@@ -15,8 +15,10 @@ things change besides the dot products, because with integer dots the rest of th
 much as the dots: sigmoid and tanh are a rational approximation (|error| ≤ 4e-7) that vectorizes; and
 top-A ranks the update gate at 8-bit resolution too, level = ⌊256·z⌋, so a 256-bucket histogram finds
 the A-th level in one pass instead of a selection over floats (rows within 1/256 of the A-th gate value
-are taken by lowest index, the documented tie rule; int8 noise in z is larger than that step). Backends: the native kernel called from numba; numba's own
-integer loops where the native kernel is not built (same integers, slower); numpy without numba.
+are taken by lowest index, the documented tie rule; int8 noise in z is larger than that step).
+
+Backends: the native kernel called from numba; numba's own integer loops where the native kernel is
+not built (same integers, slower); numpy without numba (same integers, exact sigmoid and tanh).
 """
 
 from __future__ import annotations
@@ -108,29 +110,28 @@ def gru_stack_w8a8_numpy(x, state, layers, count, threshold, scratch, updated): 
 
 # tanh(x) ≈ x·P(x²)/Q(x²) on |x| ≤ 7.905 (where float32 tanh reaches ±1), the minimax rational function
 # Eigen uses for float tanh (generic_fast_tanh_float); measured |error| ≤ 3.6e-7 against float64 tanh.
-_TANH_CLAMP = np.float32(7.90531110763549805)
-P1, P3, P5, P7 = (np.float32(c) for c in (4.89352455891786e-03, 6.37261928875436e-04, 1.48572235717979e-05,
-                                          5.12229709037114e-08))
-P9, P11, P13 = (np.float32(c) for c in (-8.60467152213735e-11, 2.00018790482477e-13, -2.76076847742355e-16))
-Q0, Q2, Q4, Q6 = (np.float32(c) for c in (4.89352518554385e-03, 2.26843463243900e-03, 1.18534705686654e-04,
-                                          1.19825839466702e-06))
+_CLAMP = np.float32(7.90531110763549805)
+_P1, _P3, _P5, _P7 = (np.float32(c) for c in (4.89352455891786e-03, 6.37261928875436e-04, 1.48572235717979e-05,
+                                              5.12229709037114e-08))
+_P9, _P11, _P13 = (np.float32(c) for c in (-8.60467152213735e-11, 2.00018790482477e-13, -2.76076847742355e-16))
+_Q0, _Q2, _Q4, _Q6 = (np.float32(c) for c in (4.89352518554385e-03, 2.26843463243900e-03, 1.18534705686654e-04,
+                                              1.19825839466702e-06))
 
 
 def _rational_tanh(v):  # type: ignore[no-untyped-def]
-    x = min(max(v, -_TANH_CLAMP), _TANH_CLAMP)
+    x = min(max(v, -_CLAMP), _CLAMP)
     x2 = x * x
-    p = x * (((((((P13 * x2 + P11) * x2 + P9) * x2 + P7) * x2 + P5) * x2 + P3) * x2) + P1)
-    return p / (((Q6 * x2 + Q4) * x2 + Q2) * x2 + Q0)
+    p = x * (((((((_P13 * x2 + _P11) * x2 + _P9) * x2 + _P7) * x2 + _P5) * x2 + _P3) * x2) + _P1)
+    return p / (((_Q6 * x2 + _Q4) * x2 + _Q2) * x2 + _Q0)
 
 
 def _rational_sigmoid(v):  # type: ignore[no-untyped-def]
     return np.float32(0.5) + np.float32(0.5) * _rational_tanh(np.float32(0.5) * v)
 
 
-
 def _quantize(v, q):  # type: ignore[no-untyped-def]
-    # max|v| over the bit patterns with the sign bit cleared: an integer max vectorizes, a float max with
-    # Python's NaN rules is a serial chain (0.8 µs for 640 values); a NaN still comes out as NaN.
+    # max|v| as an integer max over the bit patterns with the sign bit cleared: that vectorizes, a float
+    # max with Python's NaN rules is a serial chain (0.8 µs for 640 values).
     bits = v.view(np.int32)
     peak_bits = np.int32(0)
     for k in range(bits.shape[0]):
@@ -223,7 +224,7 @@ if numba is not None:
     _dot_rows_numba, _select_rows_by_level = _jit(_dot_rows_loops), _jit(_select_rows_by_level)
     _quantize, _rational_tanh, _rational_sigmoid = _jit(_quantize), _jit(_rational_tanh), _jit(_rational_sigmoid)
     # A function that calls a ctypes pointer cannot be cached on disk: the native path compiles once
-    # per process (about a second).
+    # per process (about 3 s).
     _jit_layer = numba.njit(cache=native.dot_rows is None, **JIT_OPTIONS)
     _dot_rows = _dot_rows_numba if native.dot_rows is None else _jit_layer(_dot_rows_native)
     _gru_layer_w8a8 = _jit_layer(_gru_layer_w8a8_loops)

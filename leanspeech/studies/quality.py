@@ -182,6 +182,7 @@ def _mean_std(runs: list[dict[str, float]]) -> dict[str, float]:
         values = [r[key] for r in runs]
         result[key] = statistics.fmean(values)
         result[f"{key}_std"] = statistics.stdev(values) if len(values) > 1 else 0.0
+        result[f"{key}_per_seed"] = values  # a mean over few seeds can hide one failed run
     result["n"] = len(runs)
     return result
 

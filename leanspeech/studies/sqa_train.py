@@ -105,13 +105,18 @@ def random_windows(features: list[Tensor], index: Tensor, frames: int, generator
 
 
 def overlapping_windows(clip: Tensor, frames: int) -> Tensor:
-    """(K, channels, frequencies, frames): windows with hop frames // 2, the last one ending at the clip's end."""
+    """(K, channels, frequencies, frames): windows with hop frames // 2, the last one ending at the clip's end,
+    channels-last (the students' layout: their forward then copies nothing)."""
     clip = padded(clip, frames)
     length = clip.shape[-1]
     starts = list(range(0, length - frames + 1, max(1, frames // 2)))
     if starts[-1] != length - frames:
         starts.append(length - frames)
-    return torch.stack([clip[..., s:s + frames] for s in starts])
+    windows = torch.empty((len(starts), *clip.shape[:-1], frames), dtype=clip.dtype,
+                          memory_format=torch.channels_last)
+    for window, start in zip(windows, starts):
+        window.copy_(clip[..., start:start + frames])
+    return windows
 
 
 def batches(unlabeled: Pool | None, labeled: Pool | None, mix: float, batch_size: int, cap: int,

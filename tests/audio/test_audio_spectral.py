@@ -86,6 +86,7 @@ def test_compressed_complex_spectrogram_matches_distill_mos_definition():
     wav = speechlike(batch=2, seconds=122880 / 16000).double()
     feats = CompressedComplexSpectrogram().double()(wav)
     assert feats.shape == (2, 2, 161, 768)
+    assert feats.is_contiguous(memory_format=torch.channels_last)  # what the students' convolutions take
     padded = np.pad(wav[1].numpy(), 80, mode="reflect")
     spec = numpy_stft(padded, 320, 160, 320, center=False)
     compressed = np.maximum(np.abs(spec), 1e-12) ** 0.3 * spec / np.maximum(np.abs(spec), 1e-12)

@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -19,6 +21,13 @@ def test_the_paper_recipe_trains_on_whole_segments_and_the_small_one_on_crops():
     small = QualityStudyConfig.from_yaml("recipes/quality/small.yaml").train
     assert full.crop_seconds is None and not full.recenter
     assert small.crop_seconds is not None and small.recenter
+
+
+def test_the_three_seed_recipe_is_the_small_one_with_three_seeds():
+    small = QualityStudyConfig.from_yaml("recipes/quality/small.yaml")
+    seeds = QualityStudyConfig.from_yaml("recipes/quality/small-3seeds.yaml")
+    assert (small.seeds, seeds.seeds) == (1, 3)
+    assert replace(seeds, seeds=1) == small
 
 
 def test_training_batch_is_a_window_of_each_chosen_segment():

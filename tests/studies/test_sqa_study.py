@@ -76,6 +76,8 @@ def test_windows_are_slices_of_their_clip_and_cover_it():
     assert torch.equal(cut[3, 0, 0], torch.tensor([0, 1, 2, 3, 0, 0, 0, 0.0]))  # short clip: zero-padded
     windows = overlapping_windows(clips[1], 8)  # starts 0, 4, ..., 16 and one ending at frame 25
     assert [int(w[0, 0, 0]) for w in windows] == [0, 4, 8, 12, 16, 17]
+    assert all(torch.equal(w[1, 2], w[1, 2, 0] + torch.arange(8.0)) for w in windows)
+    assert windows.is_contiguous(memory_format=torch.channels_last)  # the students' layout: no copy there
 
 
 def test_predict_averages_windows_per_clip():
