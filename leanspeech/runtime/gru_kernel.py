@@ -198,17 +198,17 @@ def _every_row(rows, size):  # type: ignore[no-untyped-def]
 
 def _rows_up_to(keys, kth, count, rows):  # type: ignore[no-untyped-def]
     """The `count` rows of smallest key, given the count-th smallest key `kth`: every row below it, then
-    rows equal to it from the lowest index on."""
-    ties = count
+    rows equal to it from the lowest index on. Branch-free, and the two running counts do not depend on
+    each other (a chain through both cost twice the time)."""
+    below = 0
     for j in range(keys.shape[0]):
-        ties -= keys[j] < kth
-    taken = 0
+        below += keys[j] < kth
+    wanted, seen, taken = count - below, 0, 0
     for j in range(keys.shape[0]):
         tie = keys[j] == kth
-        take = (keys[j] < kth) | (tie & (ties > 0))
         rows[taken] = j
-        taken += take
-        ties -= tie & take
+        taken += (keys[j] < kth) | (tie & (seen < wanted))
+        seen += tie
     return taken
 
 

@@ -21,7 +21,7 @@ from leanspeech.errors import LeanspeechError
 from leanspeech.nn.dgru import DGRU, selected_count
 from leanspeech.runtime.gru_kernel import gru_scratch, kernels
 from leanspeech.runtime.gru_layout import GRULayerWeights, PackedGRULayer, pack_gru_layer
-from leanspeech.runtime.w8a8_kernel import w8a8_description, w8a8_kernels, w8a8_scratch, zero_point_offsets
+from leanspeech.runtime.w8a8_kernel import w8a8_description, w8a8_kernels, w8a8_layer_arrays, w8a8_scratch
 from leanspeech.runtime.weight_formats import check_activations, check_format
 
 FORMAT_VERSION = 2  # 2: weights in the kernel layout and a storage format; 1: fp32 in nn.GRU layout
@@ -87,11 +87,10 @@ class StreamingGRU:
         self.backend = self.kernels.backend
         self.last_updated = np.zeros(len(self.layers), np.int64)  # neurons updated per layer at the last step
         # The arrays as the kernels take them, built once: views of `layers`, so in-place edits show
-        # (except fp16 under the numpy fallback, widened to a copy, and the w8a8 zero-point offsets).
+        # (except fp16 under the numpy fallback, widened to a copy, and the w8a8 arrays: w8a8_layer_arrays).
         self.kernel_layers = tuple(tuple(self.kernels.view(a) for a in layer.arrays()) for layer in self.layers)
         if activations == "int8":
-            self.kernel_layers = tuple((*arrays, zero_point_offsets(layer))
-                                       for arrays, layer in zip(self.kernel_layers, self.layers))
+            self.kernel_layers = tuple(w8a8_layer_arrays(layer) for layer in self.layers)
             self.scratch = w8a8_scratch(self.input_size, self.hidden_size)
         else:
             self.scratch = gru_scratch(self.input_size, self.hidden_size)

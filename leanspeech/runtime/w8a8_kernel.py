@@ -8,7 +8,7 @@ the activations too lets the CPU's 8-bit dot-product instructions do the work: i
 quantized GRUs). Each step quantizes the layer input x and the state h with one scale per vector,
 scale = max|v| / 127, q = round(v / scale); a dot is then w_scale · v_scale · Σ q_w q_v, in int32, exact.
 The x86 instruction multiplies unsigned by signed bytes, so q_v is stored + 128 (uint8) and 128 × the
-row's weight sum, precomputed per segment (`zero_point_offsets`), is subtracted.
+row's weight sum, precomputed per segment (`w8a8_layer_arrays`), is subtracted.
 
 Gates and state update are those of gru_kernel.py (same gate convention, same threshold rule). Three
 things change besides the dot products, because with integer dots the rest of the step would cost as
@@ -28,31 +28,50 @@ import numpy as np
 from leanspeech.runtime import native
 from leanspeech.runtime.gru_kernel import (JIT_OPTIONS, Kernels, _enhance_frame_loops, enhance_frame_numpy, kernels,
                                            numba, select_rows_numpy, sigmoid)
-from leanspeech.runtime.gru_layout import SEGMENT_SCALES, PackedGRULayer
+from leanspeech.runtime.gru_layout import PackedGRULayer
 
 LEVELS = 127
 ZERO_POINT = 128
 GATE_LEVELS = 256
 
 
-def zero_point_offsets(layer: PackedGRULayer) -> np.ndarray:
-    """(H, 6) int32, columns in SEGMENT_SCALES order: −ZERO_POINT × the row's weight sum over that segment."""
-    inputs, size = layer.input_size, layer.hidden_size
-    weights = np.concatenate([layer.wz, layer.wrn], axis=1).astype(np.int64)
-    edges = np.cumsum([0, inputs, size, inputs, size, inputs, size])
-    sums = np.stack([weights[:, edges[k]:edges[k + 1]].sum(axis=1) for k in range(len(SEGMENT_SCALES))], axis=1)
-    return np.ascontiguousarray(-ZERO_POINT * sums, dtype=np.int32)
+def w8a8_layer_arrays(layer: PackedGRULayer) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What a w8a8 step reads of one int8 layer, built once (copies, unlike the float modes' views):
+    int8 rows [wz | wrn] (H, 3(I + H)), whose six segments follow SEGMENT_SCALES; float32 (10, H), the
+    six segment scales then the four biases, one row each, so that the per-neuron loops run along
+    contiguous rows; int32 (6, H), −ZERO_POINT × each segment's weight sum. Fewer, larger arrays also
+    cost less to pass: numba unboxes every array at every call (≈ 75 ns each)."""
+    if layer.weights != "int8":
+        raise ValueError(f"8-bit activations need int8 weights, not {layer.weights}")
+    weights = cache_line_aligned(np.concatenate([layer.wz, layer.wrn], axis=1))
+    starts = segment_starts(layer.input_size, layer.hidden_size) + (weights.shape[1],)
+    sums = np.stack([weights[:, a:b].astype(np.int64).sum(axis=1) for a, b in zip(starts[:-1], starts[1:])])
+    params = np.ascontiguousarray(np.concatenate([layer.scales.T, layer.biases.T]), dtype=np.float32)
+    return weights, params, np.ascontiguousarray(-ZERO_POINT * sums, dtype=np.int32)
+
+
+def cache_line_aligned(array: np.ndarray, alignment: int = 64) -> np.ndarray:
+    """A C-contiguous copy whose data starts on a 64-byte boundary (numpy guarantees 16): the kernel reads
+    rows in 64-byte loads, and a load that straddles two cache lines costs two."""
+    buffer = np.empty(array.nbytes + alignment, np.uint8)
+    start = -buffer.ctypes.data % alignment
+    aligned = buffer[start:start + array.nbytes].view(array.dtype).reshape(array.shape)
+    aligned[...] = array
+    return aligned
+
+
+def segment_starts(inputs: int, size: int) -> tuple[int, int, int, int, int, int]:
+    """Where the iz, hz, ir, hr, in, hn segments (SEGMENT_SCALES order) start in a row of [wz | wrn]."""
+    return 0, inputs, inputs + size, 2 * inputs + size, 2 * (inputs + size), 3 * inputs + 2 * size
 
 
 def w8a8_scratch(input_size: int, hidden_size: int) -> tuple[np.ndarray, ...]:
-    """Buffers a w8a8 step reuses: quantized x and h, four int32 dot rows, three rows of float
-    pre-activations, the old state, z, the selected rows, the gate levels and their histogram, and
-    0..H−1 (the z pass reads every row)."""
-    widest, size = max(input_size, hidden_size), hidden_size
-    return (np.zeros(widest, np.uint8), np.zeros(size, np.uint8), np.zeros((4, size), np.int32),
-            np.zeros((3, size), np.float32), np.zeros(size, np.float32), np.zeros(size, np.float32),
-            np.zeros(size, np.int64), np.zeros(size, np.int32), np.zeros(GATE_LEVELS, np.int32),
-            np.arange(size, dtype=np.int64))
+    """Buffers a w8a8 step reuses, four arrays: uint8 (2, ·) quantized x and h; int32 (6, ·) four rows of
+    dot products, the gate levels and their histogram; float32 (5, H) three rows of pre-activations, the
+    old state and z; int64 (2, H) the selected rows and 0..H−1 (the z pass reads every row)."""
+    size = hidden_size
+    return (np.zeros((2, max(input_size, size)), np.uint8), np.zeros((6, max(size, GATE_LEVELS)), np.int32),
+            np.zeros((5, size), np.float32), np.stack([np.zeros(size, np.int64), np.arange(size, dtype=np.int64)]))
 
 
 # numpy ------------------------------------------------------------------------------------------------
@@ -79,30 +98,33 @@ def dot_rows_numpy(w: np.ndarray, column: int, rows: np.ndarray, count: int, q: 
     out[:count] = w[rows[:count], column:column + n].astype(np.int32) @ q.astype(np.int32)
 
 
-def gru_layer_w8a8_numpy(x, h, wz, wrn, scales, biases, offsets, count, threshold, scratch) -> int:  # type: ignore[no-untyped-def]
+def gru_layer_w8a8_numpy(x, h, weights, params, offsets, count, threshold, scratch) -> int:  # type: ignore[no-untyped-def]
     size, inputs = h.shape[0], x.shape[0]
-    x_q, h_q, acc, _, old, z, _, _, _, every_row = scratch
-    x_q, old[:] = x_q[:inputs], h
+    quantized, ints, floats, indices = scratch
+    x_q, h_q, acc, old, every_row = quantized[0, :inputs], quantized[1, :size], ints[:4], floats[3], indices[1]
+    old[:] = h
     s_x, s_h = quantize_numpy(x, x_q), quantize_numpy(h, h_q)
-    dot_rows_numpy(wz, 0, every_row, size, x_q, acc[0])
-    dot_rows_numpy(wz, inputs, every_row, size, h_q, acc[1])
-    dots = (acc[:2] + offsets[:, :2].T).astype(np.float32)  # exact: |Σ q_w q_v| ≤ 127² · 640 < 2²⁴
-    z[:] = sigmoid(scales[:, 0] * s_x * dots[0] + scales[:, 1] * s_h * dots[1] + biases[:, 0])
+    s = np.array([s_x, s_h] * 3, np.float32)[:, None] * params[:6]  # scale of each segment's integer dot
+    columns = segment_starts(inputs, size)
+    dot_rows_numpy(weights, columns[0], every_row, size, x_q, acc[0])
+    dot_rows_numpy(weights, columns[1], every_row, size, h_q, acc[1])
+    dots = (acc[:2, :size] + offsets[:2]).astype(np.float32)  # exact: |Σ q_w q_v| ≤ 127² · 640 < 2²⁴
+    z = sigmoid(s[0] * dots[0] + s[1] * dots[1] + params[6])
     rows = select_rows_by_level_numpy(z, count, threshold)
     taken = rows.shape[0]
-    for k, (column, q) in enumerate(((0, x_q), (inputs, h_q), (inputs + size, x_q), (2 * inputs + size, h_q))):
-        dot_rows_numpy(wrn, column, rows, taken, q, acc[k])
-    s, b = scales[rows], biases[rows]
-    dots = (acc[:, :taken] + offsets[rows, 2:].T).astype(np.float32)
-    r = sigmoid(s[:, 2] * s_x * dots[0] + s[:, 3] * s_h * dots[1] + b[:, 1])
-    n = np.tanh(s[:, 4] * s_x * dots[2] + b[:, 2] + r * (s[:, 5] * s_h * dots[3] + b[:, 3]))
+    for k, q in zip(range(2, 6), (x_q, h_q, x_q, h_q)):
+        dot_rows_numpy(weights, columns[k], rows, taken, q, acc[k - 2])
+    dots = (acc[:, :taken] + offsets[2:, rows]).astype(np.float32)
+    s, b = s[:, rows], params[6:, rows]
+    r = sigmoid(s[2] * dots[0] + s[3] * dots[1] + b[1])
+    n = np.tanh(s[4] * dots[2] + b[2] + r * (s[5] * dots[3] + b[3]))
     h[rows] = (1.0 - z[rows]) * n + z[rows] * old[rows]
     return taken
 
 
 def gru_stack_w8a8_numpy(x, state, layers, count, threshold, scratch, updated):  # type: ignore[no-untyped-def]
-    for k, (wz, wrn, scales, biases, offsets) in enumerate(layers):
-        updated[k] = gru_layer_w8a8_numpy(x, state[k], wz, wrn, scales, biases, offsets, count, threshold, scratch)
+    for k, arrays in enumerate(layers):
+        updated[k] = gru_layer_w8a8_numpy(x, state[k], *arrays, count, threshold, scratch)
         x = state[k]
 
 
@@ -178,30 +200,32 @@ def _dot_rows_native(w, column, rows, count, q, out):  # type: ignore[no-untyped
     _native_dot_rows(segment.ctypes, w.shape[1], rows.ctypes, count, q.ctypes, q.shape[0], out.ctypes)
 
 
-def _gru_layer_w8a8_loops(x, h, wz, wrn, scales, biases, offsets, count, threshold, scratch):  # type: ignore[no-untyped-def]
+def _gru_layer_w8a8_loops(x, h, weights, params, offsets, count, threshold, scratch):  # type: ignore[no-untyped-def]
     size, inputs = h.shape[0], x.shape[0]
-    x_q, h_q, acc, pre, old, z, rows, levels, histogram, every_row = scratch
-    x_q = x_q[:inputs]
+    quantized, ints, floats, indices = scratch
+    x_q, h_q, levels, histogram = quantized[0, :inputs], quantized[1, :size], ints[4, :size], ints[5, :GATE_LEVELS]
+    pre, old, z, rows, every_row = floats[:3], floats[3], floats[4], indices[0], indices[1]
     old[:] = h
     s_x, s_h = _quantize(x, x_q), _quantize(h, h_q)
-    _dot_rows(wz, 0, every_row, size, x_q, acc[0])
-    _dot_rows(wz, inputs, every_row, size, h_q, acc[1])
+    _, c_hz, c_ir, c_hr, c_in, c_hn = _segment_starts(inputs, size)
+    _dot_rows(weights, 0, every_row, size, x_q, ints[0])
+    _dot_rows(weights, c_hz, every_row, size, h_q, ints[1])
     for j in range(size):
-        z[j] = (scales[j, 0] * s_x * np.float32(acc[0, j] + offsets[j, 0])
-                + scales[j, 1] * s_h * np.float32(acc[1, j] + offsets[j, 1]) + biases[j, 0])
+        z[j] = (params[0, j] * s_x * np.float32(ints[0, j] + offsets[0, j])
+                + params[1, j] * s_h * np.float32(ints[1, j] + offsets[1, j]) + params[6, j])
     for j in range(size):  # the nonlinearities in loops of their own, so that they vectorize
         z[j] = _rational_sigmoid(z[j])
     taken = _select_rows_by_level(z, count, threshold, rows, levels, histogram)
-    _dot_rows(wrn, 0, rows, taken, x_q, acc[0])
-    _dot_rows(wrn, inputs, rows, taken, h_q, acc[1])
-    _dot_rows(wrn, inputs + size, rows, taken, x_q, acc[2])
-    _dot_rows(wrn, 2 * inputs + size, rows, taken, h_q, acc[3])
+    _dot_rows(weights, c_ir, rows, taken, x_q, ints[0])
+    _dot_rows(weights, c_hr, rows, taken, h_q, ints[1])
+    _dot_rows(weights, c_in, rows, taken, x_q, ints[2])
+    _dot_rows(weights, c_hn, rows, taken, h_q, ints[3])
     for i in range(taken):
         j = rows[i]
-        pre[0, i] = (scales[j, 2] * s_x * np.float32(acc[0, i] + offsets[j, 2])
-                     + scales[j, 3] * s_h * np.float32(acc[1, i] + offsets[j, 3]) + biases[j, 1])
-        pre[1, i] = scales[j, 4] * s_x * np.float32(acc[2, i] + offsets[j, 4]) + biases[j, 2]
-        pre[2, i] = scales[j, 5] * s_h * np.float32(acc[3, i] + offsets[j, 5]) + biases[j, 3]
+        pre[0, i] = (params[2, j] * s_x * np.float32(ints[0, i] + offsets[2, j])
+                     + params[3, j] * s_h * np.float32(ints[1, i] + offsets[3, j]) + params[7, j])
+        pre[1, i] = params[4, j] * s_x * np.float32(ints[2, i] + offsets[4, j]) + params[8, j]
+        pre[2, i] = params[5, j] * s_h * np.float32(ints[3, i] + offsets[5, j]) + params[9, j]
     for i in range(taken):
         pre[1, i] = _rational_tanh(pre[1, i] + _rational_sigmoid(pre[0, i]) * pre[2, i])
     for i in range(taken):
@@ -212,8 +236,8 @@ def _gru_layer_w8a8_loops(x, h, wz, wrn, scales, biases, offsets, count, thresho
 
 def _gru_stack_w8a8_loops(x, state, layers, count, threshold, scratch, updated):  # type: ignore[no-untyped-def]
     for k in range(len(layers)):
-        wz, wrn, scales, biases, offsets = layers[k]
-        updated[k] = _gru_layer_w8a8(x, state[k], wz, wrn, scales, biases, offsets, count, threshold, scratch)
+        weights, params, offsets = layers[k]
+        updated[k] = _gru_layer_w8a8(x, state[k], weights, params, offsets, count, threshold, scratch)
         x = state[k]
 
 
@@ -223,6 +247,7 @@ if numba is not None:
     _native_dot_rows = native.dot_rows
     _dot_rows_numba, _select_rows_by_level = _jit(_dot_rows_loops), _jit(_select_rows_by_level)
     _quantize, _rational_tanh, _rational_sigmoid = _jit(_quantize), _jit(_rational_tanh), _jit(_rational_sigmoid)
+    _segment_starts = _jit(segment_starts)
     # A function that calls a ctypes pointer cannot be cached on disk: the native path compiles once
     # per process (about 3 s).
     _jit_layer = numba.njit(cache=native.dot_rows is None, **JIT_OPTIONS)

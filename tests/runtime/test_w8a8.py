@@ -152,6 +152,16 @@ def test_dense_w8a8_stays_near_pytorch():
     assert error.max() < 0.03 and error.mean() < 3e-3, (error.max(), error.mean())  # measured 0.007, 0.0009
 
 
+def test_layer_arrays_are_cache_line_aligned_and_hold_every_segment():
+    torch.manual_seed(0)
+    runtime = StreamingGRU.from_torch(torch.nn.GRU(48, 64, num_layers=2), weights="int8", activations="int8")
+    for (weights, params, offsets), layer in zip(runtime.kernel_layers, runtime.layers):
+        assert weights.ctypes.data % 64 == 0  # the kernel's 64-byte loads then never straddle two lines
+        np.testing.assert_array_equal(weights, np.concatenate([layer.wz, layer.wrn], axis=1))
+        np.testing.assert_array_equal(params, np.concatenate([layer.scales.T, layer.biases.T]))
+        assert offsets.shape == (6, 64) and offsets.dtype == np.int32
+
+
 def test_save_load_keeps_the_activation_format(tmp_path):
     torch.manual_seed(0)
     runtime = StreamingGRU.from_torch(DGRU(12, 20, num_layers=2, update_percent=50), weights="int8",
