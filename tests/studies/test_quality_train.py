@@ -23,10 +23,10 @@ def test_the_paper_recipe_trains_on_whole_segments_and_the_small_one_on_crops():
     assert small.crop_seconds is not None and small.recenter
 
 
-def test_the_three_seed_recipe_is_the_small_one_with_three_seeds():
+def test_the_seeds_recipe_is_the_small_one_with_five_seeds():
     small = QualityStudyConfig.from_yaml("recipes/quality/small.yaml")
-    seeds = QualityStudyConfig.from_yaml("recipes/quality/small-3seeds.yaml")
-    assert (small.seeds, seeds.seeds) == (1, 3)
+    seeds = QualityStudyConfig.from_yaml("recipes/quality/small-seeds.yaml")
+    assert (small.seeds, seeds.seeds) == (1, 5)
     assert replace(seeds, seeds=1) == small
 
 
