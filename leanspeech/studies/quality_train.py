@@ -32,11 +32,11 @@ import torch.nn.functional as F
 from torch import Tensor
 from tqdm import tqdm
 
+from leanspeech.data.windows import random_windows
 from leanspeech.errors import LeanspeechError
 from leanspeech.models.base import SpeechModel
 from leanspeech.models.io import load_model, save_model
 from leanspeech.studies.runs import is_finished
-from leanspeech.studies.sqa_train import random_windows
 
 FRAME_RATE = 50  # QualityCNN's log-mel frames per second: hop 320 at 16 kHz
 

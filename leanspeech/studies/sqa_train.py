@@ -31,6 +31,7 @@ from torch.optim.swa_utils import update_bn
 from tqdm import tqdm
 
 from leanspeech.compress.teachers import grid_search_scale_shift
+from leanspeech.data.windows import overlapping_windows, random_windows
 from leanspeech.models.base import SpeechModel
 from leanspeech.models.io import load_model, save_model
 from leanspeech.studies.runs import is_finished
@@ -90,33 +91,6 @@ def fit_label_map(labels: Tensor, teacher: Tensor) -> tuple[float, float, float]
 
 def map_labels(labels: Tensor, scale: float, shift: float) -> Tensor:
     return 1.0 + 4.0 * torch.sigmoid(scale * to_logits(labels) + shift)
-
-
-def padded(clip: Tensor, frames: int) -> Tensor:
-    """A clip shorter than one window, zero-padded at the end to the window."""
-    return F.pad(clip, (0, max(0, frames - clip.shape[-1])))
-
-
-def random_windows(features: list[Tensor], index: Tensor, frames: int, generator: torch.Generator) -> Tensor:
-    """(len(index), channels, frequencies, frames): a random window of each chosen clip (slices, one copy)."""
-    clips = [padded(features[i], frames) for i in index.tolist()]
-    starts = [int(torch.randint(c.shape[-1] - frames + 1, (), generator=generator)) for c in clips]
-    return torch.stack([c[..., s:s + frames] for c, s in zip(clips, starts)])
-
-
-def overlapping_windows(clip: Tensor, frames: int) -> Tensor:
-    """(K, channels, frequencies, frames): windows with hop frames // 2, the last one ending at the clip's end,
-    channels-last (the students' layout: their forward then copies nothing)."""
-    clip = padded(clip, frames)
-    length = clip.shape[-1]
-    starts = list(range(0, length - frames + 1, max(1, frames // 2)))
-    if starts[-1] != length - frames:
-        starts.append(length - frames)
-    windows = torch.empty((len(starts), *clip.shape[:-1], frames), dtype=clip.dtype,
-                          memory_format=torch.channels_last)
-    for window, start in zip(windows, starts):
-        window.copy_(clip[..., start:start + frames])
-    return windows
 
 
 def batches(unlabeled: Pool | None, labeled: Pool | None, mix: float, batch_size: int, cap: int,

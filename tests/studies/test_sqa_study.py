@@ -23,10 +23,8 @@ from leanspeech.studies.sqa_train import (
     capped_weights,
     fit_label_map,
     map_labels,
-    overlapping_windows,
     precise_batchnorm,
     predict,
-    random_windows,
 )
 
 RATE = 16000
@@ -65,19 +63,6 @@ def test_capped_weights_and_label_map():
     teacher = map_labels(labels, 0.8, 0.5)  # a known logit-domain map is recovered by the grid search
     scale, shift, mse = fit_label_map(labels, teacher)
     assert scale == pytest.approx(0.8, abs=0.03) and shift == pytest.approx(0.5, abs=0.06) and mse < 1e-3
-
-
-def test_windows_are_slices_of_their_clip_and_cover_it():
-    clips = [torch.arange(n, dtype=torch.float32).expand(2, 3, n).clone() for n in (10, 25, 4)]
-    cut = random_windows(clips, torch.tensor([1, 0, 1, 2]), 8, torch.Generator().manual_seed(0))
-    assert cut.shape == (4, 2, 3, 8)
-    for window in cut[:3]:  # consecutive frame numbers: a slice, not a copy of another place
-        assert torch.equal(window[0, 0], window[0, 0, 0] + torch.arange(8.0))
-    assert torch.equal(cut[3, 0, 0], torch.tensor([0, 1, 2, 3, 0, 0, 0, 0.0]))  # short clip: zero-padded
-    windows = overlapping_windows(clips[1], 8)  # starts 0, 4, ..., 16 and one ending at frame 25
-    assert [int(w[0, 0, 0]) for w in windows] == [0, 4, 8, 12, 16, 17]
-    assert all(torch.equal(w[1, 2], w[1, 2, 0] + torch.arange(8.0)) for w in windows)
-    assert windows.is_contiguous(memory_format=torch.channels_last)  # the students' layout: no copy there
 
 
 def test_predict_averages_windows_per_clip():

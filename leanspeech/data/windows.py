@@ -1,0 +1,36 @@
+"""Windows cut from feature clips along their last (frame) axis: a random one per training example, or
+overlapping ones that cover a clip for scoring. The quality studies train on short windows of whole-clip
+features (studies/sqa_train.py, studies/quality_train.py) because a step costs in proportion to frames."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def padded(clip: Tensor, frames: int) -> Tensor:
+    """A clip shorter than one window, zero-padded at the end to the window."""
+    return F.pad(clip, (0, max(0, frames - clip.shape[-1])))
+
+
+def random_windows(features: list[Tensor], index: Tensor, frames: int, generator: torch.Generator) -> Tensor:
+    """(len(index), channels, frequencies, frames): a random window of each chosen clip (slices, one copy)."""
+    clips = [padded(features[i], frames) for i in index.tolist()]
+    starts = [int(torch.randint(c.shape[-1] - frames + 1, (), generator=generator)) for c in clips]
+    return torch.stack([c[..., s:s + frames] for c, s in zip(clips, starts)])
+
+
+def overlapping_windows(clip: Tensor, frames: int) -> Tensor:
+    """(K, channels, frequencies, frames): windows with hop frames // 2, the last one ending at the clip's end,
+    channels-last (the students' layout: their forward then copies nothing)."""
+    clip = padded(clip, frames)
+    length = clip.shape[-1]
+    starts = list(range(0, length - frames + 1, max(1, frames // 2)))
+    if starts[-1] != length - frames:
+        starts.append(length - frames)
+    windows = torch.empty((len(starts), *clip.shape[:-1], frames), dtype=clip.dtype,
+                          memory_format=torch.channels_last)
+    for window, start in zip(windows, starts):
+        window.copy_(clip[..., start:start + frames])
+    return windows
