@@ -108,7 +108,7 @@ def gru_layer_w8a8_numpy(x, h, weights, params, offsets, count, threshold, scrat
     columns = segment_starts(inputs, size)
     dot_rows_numpy(weights, columns[0], every_row, size, x_q, acc[0])
     dot_rows_numpy(weights, columns[1], every_row, size, h_q, acc[1])
-    dots = (acc[:2, :size] + offsets[:2]).astype(np.float32)  # exact: |Σ q_w q_v| ≤ 127² · 640 < 2²⁴
+    dots = (acc[:2, :size] + offsets[:2]).astype(np.float32)  # exact up to 1,040 columns: 127² · n < 2²⁴
     z = sigmoid(s[0] * dots[0] + s[1] * dots[1] + params[6])
     rows = select_rows_by_level_numpy(z, count, threshold)
     taken = rows.shape[0]
