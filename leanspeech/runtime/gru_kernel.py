@@ -34,8 +34,7 @@ ACTIVATIONS = {"none": 0, "relu": 1, "sigmoid": 2}
 # Reassociation lets LLVM vectorise the dot products; inf/nan semantics are kept (sigmoid of ±large).
 # numpy's error model: a float division by zero gives inf instead of raising, so the check that Python's
 # semantics need is not compiled into loops, and loops with divisions vectorize.
-FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
-JIT_OPTIONS = {"fastmath": FASTMATH, "error_model": "numpy"}
+JIT_OPTIONS = {"fastmath": {"reassoc", "contract", "nsz", "arcp"}, "error_model": "numpy"}
 
 
 def sigmoid(v: Any) -> Any:

@@ -83,17 +83,18 @@ class StreamingGRU:
         self.update_percent = float(update_percent)
         self.threshold = threshold
         self.count = selected_count(self.update_percent, self.hidden_size)
-        self.kernels = w8a8_kernels(backend) if activations == "int8" else kernels(backend)
-        self.backend = self.kernels.backend
         self.last_updated = np.zeros(len(self.layers), np.int64)  # neurons updated per layer at the last step
         # The arrays as the kernels take them, built once: views of `layers`, so in-place edits show
         # (except fp16 under the numpy fallback, widened to a copy, and the w8a8 arrays: w8a8_layer_arrays).
-        self.kernel_layers = tuple(tuple(self.kernels.view(a) for a in layer.arrays()) for layer in self.layers)
-        if activations == "int8":
+        if self.activations == "int8":
+            self.kernels = w8a8_kernels(backend)
             self.kernel_layers = tuple(w8a8_layer_arrays(layer) for layer in self.layers)
             self.scratch = w8a8_scratch(self.input_size, self.hidden_size)
         else:
+            self.kernels = kernels(backend)
+            self.kernel_layers = tuple(tuple(self.kernels.view(a) for a in layer.arrays()) for layer in self.layers)
             self.scratch = gru_scratch(self.input_size, self.hidden_size)
+        self.backend = self.kernels.backend
         self.reset()
 
     @property

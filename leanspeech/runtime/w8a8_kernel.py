@@ -40,9 +40,8 @@ def w8a8_layer_arrays(layer: PackedGRULayer) -> tuple[np.ndarray, np.ndarray, np
     int8 rows [wz | wrn] (H, 3(I + H)), whose six segments follow SEGMENT_SCALES; float32 (10, H), the
     six segment scales then the four biases, one row each, so that the per-neuron loops run along
     contiguous rows; int32 (6, H), −ZERO_POINT × each segment's weight sum. Fewer, larger arrays also
-    cost less to pass: numba unboxes every array at every call (≈ 75 ns each)."""
-    if layer.weights != "int8":
-        raise ValueError(f"8-bit activations need int8 weights, not {layer.weights}")
+    cost less to pass: numba unboxes every array at every call (≈ 75 ns each). The layer's weights are int8
+    (StreamingGRU checks it: weight_formats.check_activations)."""
     weights = cache_line_aligned(np.concatenate([layer.wz, layer.wrn], axis=1))
     starts = segment_starts(layer.input_size, layer.hidden_size) + (weights.shape[1],)
     sums = np.stack([weights[:, a:b].astype(np.int64).sum(axis=1) for a, b in zip(starts[:-1], starts[1:])])
