@@ -21,12 +21,12 @@ def random_windows(features: list[Tensor], index: Tensor, frames: int, generator
     return torch.stack([c[..., s:s + frames] for c, s in zip(clips, starts)])
 
 
-def overlapping_windows(clip: Tensor, frames: int) -> Tensor:
-    """(K, channels, frequencies, frames): windows with hop frames // 2, the last one ending at the clip's end,
-    channels-last (the students' layout: their forward then copies nothing)."""
+def overlapping_windows(clip: Tensor, frames: int, hop: int | None = None) -> Tensor:
+    """(K, channels, frequencies, frames): windows `hop` frames apart (default frames // 2), the last one
+    ending at the clip's end, channels-last (the students' layout: their forward then copies nothing)."""
     clip = padded(clip, frames)
     length = clip.shape[-1]
-    starts = list(range(0, length - frames + 1, max(1, frames // 2)))
+    starts = list(range(0, length - frames + 1, max(1, hop or frames // 2)))
     if starts[-1] != length - frames:
         starts.append(length - frames)
     windows = torch.empty((len(starts), *clip.shape[:-1], frames), dtype=clip.dtype,

@@ -16,3 +16,5 @@ def test_windows_are_slices_of_their_clip_and_cover_it():
     assert [int(w[0, 0, 0]) for w in windows] == [0, 4, 8, 12, 16, 17]
     assert all(torch.equal(w[1, 2], w[1, 2, 0] + torch.arange(8.0)) for w in windows)
     assert windows.is_contiguous(memory_format=torch.channels_last)  # the students' layout: no copy there
+    back_to_back = overlapping_windows(clips[1], 8, hop=8)  # no overlap but the last window's
+    assert [int(w[0, 0, 0]) for w in back_to_back] == [0, 8, 16, 17]

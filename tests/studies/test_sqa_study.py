@@ -25,6 +25,7 @@ from leanspeech.studies.sqa_train import (
     map_labels,
     precise_batchnorm,
     predict,
+    train_student,
 )
 
 RATE = 16000
@@ -73,6 +74,35 @@ def test_predict_averages_windows_per_clip():
     clips = [torch.arange(n, dtype=torch.float32).expand(2, 3, n).clone() for n in (8, 12, 25)]
     scores = predict(FirstFrame(), clips, frames=8, clips_per_call=2)
     assert scores.tolist() == pytest.approx([0.0, (0 + 4) / 2, (0 + 4 + 8 + 12 + 16 + 17) / 6])
+    back_to_back = StudentTraining(window_seconds=0.08, score_overlap=0.0)  # 8 frames, hop 8
+    scores = predict(FirstFrame(), clips, back_to_back.window_frames, back_to_back.score_hop_frames)
+    assert scores.tolist() == pytest.approx([0.0, (0 + 4) / 2, (0 + 8 + 16 + 17) / 4])
+
+
+def test_student_training_settings_are_checked():
+    with pytest.raises(ValueError, match="lr_schedule"):
+        StudentTraining(lr_schedule="linear")
+    with pytest.raises(ValueError, match="score_overlap"):
+        StudentTraining(score_overlap=1.0)
+
+
+def test_cosine_schedule_decays_the_learning_rate_to_zero():
+    torch.manual_seed(0)
+    model = QualityStudent("xxs")
+    pool_ = Pool([torch.randn(2, 161, 60) for _ in range(6)], torch.full((6,), 3.0), ["a"] * 6)
+    draw = batches(pool_, None, 0.0, 4, 10, torch.Generator().manual_seed(0), 40)
+    settings = StudentTraining(steps=4, val_every=2, window_seconds=0.4, lr_schedule="cosine", precise_bn_batches=0)
+    seen: list[float] = []
+    step = torch.optim.AdamW.step
+
+    def recording_step(self, *args, **kwargs):
+        seen.append(self.param_groups[0]["lr"])
+        return step(self, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(torch.optim.AdamW, "step", recording_step)
+        train_student(model, draw, pool_, settings, seed=0, name="cosine")
+    assert seen[0] == pytest.approx(1e-3) and seen == sorted(seen, reverse=True) and seen[-1] < 0.2 * seen[0]
 
 
 def test_precise_batchnorm_replaces_drifting_running_statistics():
