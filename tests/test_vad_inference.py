@@ -153,3 +153,22 @@ def test_short_and_corrupt_files_give_clear_errors(tmp_path, model_file, capsys)
     assert "corrupt.wav" in capsys.readouterr().err
     with pytest.raises(LeanspeechError, match="not a leanspeech model file|not a loadable model file"):
         detect_speech(short, model=corrupt)
+
+
+def test_streaming_runtime_gives_the_offline_probabilities(tmp_path, capsys, small_model, model_file):
+    offline = detect_speech(SPEECH_FILES[0], model=model_file)
+    streamed = detect_speech(SPEECH_FILES[0], model=model_file, streaming=True)
+    assert np.abs(streamed.probabilities - offline.probabilities).max() < 1e-5
+    int8 = detect_speech(SPEECH_FILES[0], model=model_file, streaming=True, weights="int8")
+    difference = np.abs(int8.probabilities - offline.probabilities)
+    assert len(int8.probabilities) == len(offline.probabilities) and 0 < difference.max() < 0.05
+    out = tmp_path / "frames.csv"
+    assert main(["vad", SPEECH_FILES[0], "--model", str(model_file), "--streaming", "--weights", "fp16",
+                 "--csv", str(out)]) == 0
+    fp16 = [float(r["probability"]) for r in csv.DictReader(open(out))]
+    assert np.abs(np.array(fp16) - offline.probabilities).max() < 0.01
+    assert main(["vad", SPEECH_FILES[0], "--model", str(model_file), "--weights", "int8"]) == 2
+    assert "add --streaming" in capsys.readouterr().err
+    dynamic = MODELS.build("dyn_crnn_vad", conv_channels=8, gru_hidden=8).eval()  # not consolidated
+    with pytest.raises(LeanspeechError, match="--streaming: .*crnn_vad hosts"):
+        detect_speech(SPEECH_FILES[0], model=dynamic, streaming=True)

@@ -6,15 +6,20 @@ import argparse
 import sys
 from pathlib import Path
 
+from leanspeech.runtime.weight_formats import WEIGHT_FORMATS
+
 EXAMPLES = """examples:
   leanspeech vad talk.wav
   leanspeech vad talk.wav --threshold 0.6 --csv talk_frames.csv
   leanspeech vad a.wav b.flac --model reports/demo/runs/dcrnnvad-12.5
+  leanspeech vad talk.wav --streaming --weights int8
 
 Prints one line per speech segment: start and end in seconds. The default model is the bundled one
 (the demo's best consolidated DCRNNVAD); --model takes a model.pt or a run folder (its
 consolidated.pt, else model.pt). Stereo is mixed down and other sample rates are resampled (noted
-on stderr); files shorter than the model's context (64 ms) are an error.
+on stderr); files shorter than the model's context (64 ms) are an error. --streaming computes the
+probabilities with the batch-1 streaming runtime (what `leanspeech export --format runtime` writes; the
+same numbers to 1e-5); --weights fp16|int8 stores its weights in half / a quarter of the bytes.
 Python: leanspeech.inference.vad.detect_speech(path) and, for streams, leanspeech.inference.vad_stream.StreamingVAD.
 """
 
@@ -31,6 +36,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--min-speech", type=float, default=0.25, help="shortest segment kept, seconds (default 0.25)")
     parser.add_argument("--min-silence", type=float, default=0.1, help="shorter gaps are bridged, seconds (default 0.1)")
     parser.add_argument("--csv", help="write frame probabilities here (with several files: FILE stem appended)")
+    parser.add_argument("--streaming", action="store_true", help="run the streaming runtime frame by frame")
+    parser.add_argument("--weights", choices=WEIGHT_FORMATS, default="fp32",
+                        help="weight format of the streaming runtime (with --streaming; default fp32)")
     parser.set_defaults(run=run_vad)
 
 
@@ -43,7 +51,8 @@ def run_vad(args: argparse.Namespace) -> int:
     model = load_vad_model(args.model)
     for path in args.files:
         result = detect_speech(path, model=model, threshold=args.threshold,
-                               min_speech_seconds=args.min_speech, min_silence_seconds=args.min_silence)
+                               min_speech_seconds=args.min_speech, min_silence_seconds=args.min_silence,
+                               streaming=args.streaming, weights=args.weights)
         for note in result.notes:
             print(f"note: {note}", file=sys.stderr)
         if len(args.files) > 1:

@@ -3,7 +3,10 @@
 `detect_speech("talk.wav")` loads the bundled default model (the VAD study's best consolidated
 model) unless given another (`model=` a model.pt, a study run folder, or a loaded model). Stereo is
 mixed down, other sample rates are resampled (a note says so), silence gives no segments, and audio
-shorter than one FFT window of the model is an error that names the file.
+shorter than one FFT window of the model is an error that names the file. `streaming=True` computes
+the probabilities with the batch-1 streaming runtime (runtime.StreamingVADNetwork: the front end in
+PyTorch, then the network frame by frame), its weights stored as `weights` ("fp32", "fp16", "int8"):
+fp32 gives the offline probabilities to within 1e-5, the smaller formats what a device would compute.
 Frame t of a model with hop h covers [t·h, (t+1)·h) samples; a segment runs from its first speech
 frame's start to its last speech frame's end (clipped to the audio's duration).
 """
@@ -23,6 +26,7 @@ from leanspeech.bundled import bundled_model
 from leanspeech.errors import AudioError, LeanspeechError
 from leanspeech.models.base import SpeechModel
 from leanspeech.models.io import load_model
+from leanspeech.runtime.weight_formats import WEIGHT_FORMATS
 
 DEFAULT_MODEL = bundled_model("vad")
 # A study run folder holds both; the consolidated one computes less for the same output.
@@ -101,6 +105,19 @@ def speech_probabilities(model: SpeechModel, wav: np.ndarray) -> np.ndarray:
     return model.eval().forward_wav(torch.from_numpy(np.ascontiguousarray(wav))[None])[0].numpy()
 
 
+@torch.no_grad()
+def streaming_probabilities(model: SpeechModel, wav: np.ndarray, weights: str = "fp32") -> np.ndarray:
+    """Frame probabilities of a mono waveform at the model's rate from the streaming runtime."""
+    from leanspeech.runtime.streaming_vad import StreamingVADNetwork
+
+    try:
+        network = StreamingVADNetwork.from_model(model.eval(), weights=weights)
+    except TypeError as err:  # a host the streaming runtime does not implement
+        raise LeanspeechError(f"--streaming: {err}") from None
+    features = model.features(torch.from_numpy(np.ascontiguousarray(wav))[None])[0].numpy()
+    return network.run(features)
+
+
 def speech_segments(
     probabilities: np.ndarray,
     frame_seconds: float,
@@ -130,9 +147,16 @@ def detect_speech(
     threshold: float = 0.5,
     min_speech_seconds: float = 0.25,
     min_silence_seconds: float = 0.1,
+    streaming: bool = False,
+    weights: str = "fp32",
 ) -> VadResult:
     """Speech segments and frame probabilities of a file (any rate, any channel count) or an array
-    ((samples,) or (channels, samples) at `sample_rate`)."""
+    ((samples,) or (channels, samples) at `sample_rate`); `weights` (a streaming-runtime format) needs
+    `streaming`."""
+    if weights not in WEIGHT_FORMATS:
+        raise LeanspeechError(f"unknown weight format {weights!r}; choose one of {', '.join(WEIGHT_FORMATS)}")
+    if weights != "fp32" and not streaming:
+        raise LeanspeechError(f"weights {weights!r} is a streaming-runtime format: add --streaming")
     vad = load_vad_model(model)
     if isinstance(audio, (str, Path)):
         name = str(audio)
@@ -142,7 +166,7 @@ def detect_speech(
             raise LeanspeechError("detect_speech: give sample_rate with an array")
         name, wav, rate = "<array>", audio, sample_rate
     wav, notes = prepare_audio(wav, rate, vad, name)
-    probabilities = speech_probabilities(vad, wav)
+    probabilities = streaming_probabilities(vad, wav, weights) if streaming else speech_probabilities(vad, wav)
     frame_seconds = vad.hop_length / vad.sample_rate
     duration = len(wav) / vad.sample_rate
     segments = speech_segments(probabilities, frame_seconds, duration, threshold, min_speech_seconds, min_silence_seconds)
