@@ -3,11 +3,12 @@
 Memory: bytes of the activation arrays one 9 s clip (449 × 120 log-mel) holds, measured from real
 arrays — the eager fp32 model's tensors vs the bit-packed runtime's (1-bit maps; input float32 or
 uint8). Latency: fp32 in channels_last vs the x86 int8 static-PTQ model (and the BAM model with int8
-weights), batch of one clip, interleaved repetitions, median/min/max in ms and the int8/fp32 ratio.
-Random weights: cost does not depend on them. Absolute times are local figures; compare the ratios.
+weights), per clip at each batch size (a batch of one clip, as a streaming device sees it; a batch of 32,
+as when scoring a test set), interleaved repetitions, median/min/max in ms per clip and the int8/fp32
+ratio. Random weights: cost does not depend on them. Absolute times are local figures; compare the ratios.
 
     python bench/bam_memory_latency.py                # 30 interleaved repetitions, torch threads as set
-    python bench/bam_memory_latency.py --repeats 100 --threads 1
+    python bench/bam_memory_latency.py --repeats 100 --threads 1 --batch 1 32
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def memory() -> None:
               f"  ratio peak {fp32.peak_bytes / ledger.peak_bytes:5.1f}x  total {fp32.total_bytes / ledger.total_bytes:5.1f}x")
 
 
-def latency(repeats: int) -> None:
+def latency(repeats: int, batch_sizes: list[int]) -> None:
     calibration = [_log_mels(8, seed) for seed in range(1, 4)]  # stands in for 20 % of the training set
     fp32 = QualityCNN().eval().to(memory_format=torch.channels_last)
     candidates = {
@@ -51,33 +52,36 @@ def latency(repeats: int) -> None:
         "BAM + int8": quantize_static(QualityCNN(activation="BinaryActivation", pool="avg").eval(), calibration,
                                       observer="minmax"),
     }
-    x = _log_mels(1, 0)
-    times: dict[str, list[float]] = {name: [] for name in candidates}
-    with torch.inference_mode():
-        for model in candidates.values():  # warm-up
-            model(x)
-        for _ in range(repeats):
-            for name, model in candidates.items():
-                start = time.perf_counter()
+    for batch in batch_sizes:
+        x = _log_mels(batch, 0)
+        times: dict[str, list[float]] = {name: [] for name in candidates}
+        with torch.inference_mode():
+            for model in candidates.values():  # warm-up
                 model(x)
-                times[name].append(1000 * (time.perf_counter() - start))
-    base = statistics.median(times["fp32 channels_last"])
-    print(f"CPU latency per clip, {repeats} interleaved repetitions, {torch.get_num_threads()} threads (ms)")
-    for name, values in times.items():
-        median = statistics.median(values)
-        print(f"  {name:<22} median {median:7.2f}  min {min(values):7.2f}  max {max(values):7.2f}"
-              f"  ratio to fp32 {median / base:.2f}")
+            for _ in range(repeats):
+                for name, model in candidates.items():
+                    start = time.perf_counter()
+                    model(x)
+                    times[name].append(1000 * (time.perf_counter() - start) / batch)
+        base = statistics.median(times["fp32 channels_last"])
+        print(f"CPU latency per clip at batch {batch}, {repeats} interleaved repetitions, "
+              f"{torch.get_num_threads()} threads (ms)")
+        for name, values in times.items():
+            median = statistics.median(values)
+            print(f"  {name:<22} median {median:7.2f}  min {min(values):7.2f}  max {max(values):7.2f}"
+                  f"  ratio to fp32 {median / base:.2f}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--batch", type=int, nargs="+", default=[1, 32], help="clips per call (default 1 32)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     memory()
-    latency(args.repeats)
+    latency(args.repeats, args.batch)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,9 @@ measured on the scale study's students, keeps their agreement with the teacher).
 BatchNorm statistics are re-estimated on training batches (`precise_batchnorm`) before each validation:
 after a few hundred steps the running averages still drift from batch to batch, and the shifted output
 made validation MSE jump by up to 10x. `lr_schedule: cosine` decays the learning rate to 0 over the run.
+`select_by: pcc` keeps the checkpoint whose validation scores correlate best with the targets instead of
+the one with the lowest MSE: with one dev speaker (the offline corpus), MSE also measures how well a
+checkpoint's level happens to fit that speaker, and picked early, less correlated checkpoints.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from leanspeech.studies.runs import is_finished
 
 FRAME_RATE = 100  # feature frames per second: hop 160 at 16 kHz (models/quality_student.py)
 LR_SCHEDULES = ("constant", "cosine")
+SELECTION_METRICS = ("mse", "pcc")
 
 
 @dataclass
@@ -49,6 +53,7 @@ class StudentTraining:
     batch_size: int = 20  # the paper's
     lr: float = 1e-3  # the paper uses 2e-5 over 250 k steps; short runs need more
     lr_schedule: str = "constant"  # or "cosine": decays to 0 over `steps`
+    select_by: str = "mse"  # the kept checkpoint: lowest validation MSE (the paper's), or highest PCC ("pcc")
     weight_decay: float = 0.01
     val_every: int = 100
     dataset_cap: int = 7000  # labeled datasets above this many clips are sampled as if they had this many
@@ -59,6 +64,8 @@ class StudentTraining:
     def __post_init__(self) -> None:
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
+        if self.select_by not in SELECTION_METRICS:
+            raise ValueError(f"select_by must be one of {SELECTION_METRICS}, got {self.select_by!r}")
         if not 0 <= self.score_overlap < 1:
             raise ValueError(f"score_overlap must be in [0, 1), got {self.score_overlap}")
 
@@ -152,12 +159,13 @@ def precise_batchnorm(model: torch.nn.Module, draw: Callable[[], tuple[Tensor, T
 
 def train_student(model: SpeechModel, draw: Callable[[], tuple[Tensor, Tensor]], val: Pool, settings: StudentTraining,
                   seed: int, name: str) -> tuple[SpeechModel, dict[str, Any]]:
-    """AdamW on MSE for `settings.steps`; returns the model at its best validation MSE, and its history."""
+    """AdamW on MSE for `settings.steps`; returns the model at its best validation MSE (or PCC, `select_by`),
+    and its history."""
     torch.manual_seed(seed)
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, settings.steps)
                  if settings.lr_schedule == "cosine" else None)
-    best, best_state, best_step, history, losses = math.inf, copy.deepcopy(model.state_dict()), 0, [], []
+    best, best_state, best_step, history, losses = -math.inf, copy.deepcopy(model.state_dict()), 0, [], []
     started = time.monotonic()
     bar = tqdm(range(1, settings.steps + 1), desc=f"training {name}", unit="step", leave=False)
     for step in bar:
@@ -172,14 +180,19 @@ def train_student(model: SpeechModel, draw: Callable[[], tuple[Tensor, Tensor]],
         losses.append(loss.item())
         if step % settings.val_every == 0 or step == settings.steps:
             precise_batchnorm(model, draw, settings.precise_bn_batches)
-            val_mse = F.mse_loss(predict(model, val.features, settings.window_frames, settings.score_hop_frames), val.targets).item()
-            history.append({"step": step, "train_mse": sum(losses) / len(losses), "val_mse": val_mse})
+            scores = predict(model, val.features, settings.window_frames, settings.score_hop_frames)
+            val_mse = F.mse_loss(scores, val.targets).item()
+            val_pcc = torch.corrcoef(torch.stack([scores, val.targets]))[0, 1].item()
+            history.append({"step": step, "train_mse": sum(losses) / len(losses), "val_mse": val_mse, "val_pcc": val_pcc})
             losses = []
-            bar.set_postfix(val=f"{val_mse:.3f}")
-            if val_mse < best:
-                best, best_state, best_step = val_mse, copy.deepcopy(model.state_dict()), step
+            bar.set_postfix(mse=f"{val_mse:.3f}", pcc=f"{val_pcc:.3f}")
+            merit = val_pcc if settings.select_by == "pcc" else -val_mse
+            if best_step == 0 or merit > best:  # a NaN PCC (constant scores) never wins after the first
+                best, best_state, best_step = merit, copy.deepcopy(model.state_dict()), step
     model.load_state_dict(best_state)
-    return model.eval(), {"best_step": best_step, "val_mse": best, "train_seconds": time.monotonic() - started,
+    kept = next(h for h in history if h["step"] == best_step)
+    return model.eval(), {"best_step": best_step, "val_mse": kept["val_mse"], "val_pcc": kept["val_pcc"],
+                          "train_seconds": time.monotonic() - started,
                           "history": history}
 
 

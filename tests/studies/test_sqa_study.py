@@ -105,6 +105,23 @@ def test_cosine_schedule_decays_the_learning_rate_to_zero():
     assert seen[0] == pytest.approx(1e-3) and seen == sorted(seen, reverse=True) and seen[-1] < 0.2 * seen[0]
 
 
+@pytest.mark.parametrize("select_by", ["mse", "pcc"])
+def test_the_kept_checkpoint_is_the_best_by_the_chosen_metric(select_by):
+    torch.manual_seed(0)
+    train_pool = Pool([torch.randn(2, 161, 60) for _ in range(6)], torch.linspace(1, 4, 6), ["a"] * 6)
+    val = Pool([torch.randn(2, 161, 60) for _ in range(5)], torch.linspace(1.5, 4.5, 5), ["a"] * 5)
+    draw = batches(train_pool, None, 0.0, 4, 10, torch.Generator().manual_seed(0), 40)
+    settings = StudentTraining(steps=6, val_every=1, window_seconds=0.4, lr=0.01, precise_bn_batches=0,
+                               select_by=select_by)
+    model, metrics = train_student(QualityStudent("xxs"), draw, val, settings, seed=0, name=select_by)
+    history = metrics["history"]
+    best = (max(history, key=lambda h: h["val_pcc"]) if select_by == "pcc" else min(history, key=lambda h: h["val_mse"]))
+    assert metrics["best_step"] == best["step"] and metrics["val_mse"] == best["val_mse"]
+    assert len({round(h["val_mse"], 6) for h in history}) > 1  # the checkpoints differ: the choice means something
+    scores = predict(model, val.features, settings.window_frames, settings.score_hop_frames)
+    assert torch.nn.functional.mse_loss(scores, val.targets).item() == pytest.approx(best["val_mse"], rel=1e-4)
+
+
 def test_precise_batchnorm_replaces_drifting_running_statistics():
     torch.manual_seed(0)
     model = QualityStudent("xxs")
