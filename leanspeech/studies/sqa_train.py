@@ -187,7 +187,8 @@ def train_student(model: SpeechModel, draw: Callable[[], tuple[Tensor, Tensor]],
             losses = []
             bar.set_postfix(mse=f"{val_mse:.3f}", pcc=f"{val_pcc:.3f}")
             merit = val_pcc if settings.select_by == "pcc" else -val_mse
-            if best_step == 0 or merit > best:  # a NaN PCC (constant scores) never wins after the first
+            merit = -math.inf if math.isnan(merit) else merit  # constant scores have no PCC
+            if best_step == 0 or merit > best:
                 best, best_state, best_step = merit, copy.deepcopy(model.state_dict()), step
     model.load_state_dict(best_state)
     kept = next(h for h in history if h["step"] == best_step)
