@@ -108,7 +108,7 @@ def speech_probabilities(model: SpeechModel, wav: np.ndarray) -> np.ndarray:
 @torch.no_grad()
 def streaming_probabilities(model: SpeechModel, wav: np.ndarray, weights: str = "fp32") -> np.ndarray:
     """Frame probabilities of a mono waveform at the model's rate from the streaming runtime."""
-    from leanspeech.runtime.streaming_vad import StreamingVADNetwork
+    from leanspeech.runtime.streaming_vad import StreamingVADNetwork  # its kernels load numba: only when asked
 
     try:
         network = StreamingVADNetwork.from_model(model.eval(), weights=weights)
