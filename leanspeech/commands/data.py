@@ -19,7 +19,8 @@ EXAMPLES = """examples:
   leanspeech data build --task spoof --out data/spoof --minutes 20   # ASVspoof 2019 LA layout
   leanspeech data build --task sqa-unlabeled --out data/sqa --minutes 30   # degraded speech + WB-PESQ labels
 
-The corpus folder gets manifest.csv (paths relative to it), ATTRIBUTION.md and speech/, noise/, rir/.
+The corpus folder gets manifest.csv (paths relative to it), ATTRIBUTION.md, build.json (the arguments,
+the leanspeech version and the manifest's SHA-256) and speech/, noise/, rir/.
 Speakers, TTS voices and noise recordings never cross splits. Re-running reuses finished files.
 """
 

@@ -1,13 +1,18 @@
 """The offline corpus builder: runs a task's sources with a minutes budget, then writes the manifest,
-an ATTRIBUTION file and a summary. Re-running with the same arguments reuses every finished file."""
+an ATTRIBUTION file, `build.json` (the arguments, the leanspeech version and the manifest's SHA-256, so
+two builds can be told apart and a study's corpus rebuilt) and a summary. Re-running with the same
+arguments reuses every finished file."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+import leanspeech
 from leanspeech.data.manifest import SPLITS, ManifestEntry, write_manifest
 from leanspeech.data.sources import BuildContext, Skipped, Source
 from leanspeech.data.sources.base import missing_message
@@ -73,6 +78,10 @@ def build_corpus(
     if task in TASK_OUTPUTS:
         TASK_OUTPUTS[task](ctx.out, ctx.entries)
     write_attribution(ctx.out / "ATTRIBUTION.md", built)
+    record = {"task": task, "minutes": minutes, "seed": seed, "sample_rate": sample_rate, "format": audio_format,
+              "leanspeech": leanspeech.__version__, "files": len(ctx.entries),
+              "manifest_sha256": hashlib.sha256((ctx.out / "manifest.csv").read_bytes()).hexdigest()}
+    (ctx.out / "build.json").write_text(json.dumps(record, indent=2) + "\n")
     return CorpusBuild(ctx.out, ctx.entries, ctx.skipped, ctx.missing, time.perf_counter() - started)
 
 

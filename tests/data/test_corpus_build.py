@@ -1,5 +1,7 @@
 """One small real build (Debian packages) shared by the tests: files, splits, determinism, resume, CLI."""
 
+import hashlib
+import json
 from collections import defaultdict
 
 import numpy as np
@@ -70,6 +72,10 @@ def test_same_seed_gives_the_same_manifest_and_attribution(corpus, tmp_path):
     assert again.manifest.read_bytes() == build.manifest.read_bytes()
     assert (again.out / "ATTRIBUTION.md").read_text() == (build.out / "ATTRIBUTION.md").read_text()
     assert "Allison Smith" in (build.out / "ATTRIBUTION.md").read_text()
+    record = json.loads((build.out / "build.json").read_text())
+    assert (record["task"], record["minutes"], record["seed"], record["files"]) == ("vad", MINUTES, 3, len(build.entries))
+    assert record["manifest_sha256"] == hashlib.sha256(build.manifest.read_bytes()).hexdigest()
+    assert (again.out / "build.json").read_text() == (build.out / "build.json").read_text()
 
 
 def test_cli_rerun_reuses_every_file_and_prints_the_summary(corpus, capsys):
