@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import leanspeech
-from leanspeech.data.manifest import SPLITS, ManifestEntry, write_manifest
+from leanspeech.data.manifest import BUILD_RECORD, SPLITS, ManifestEntry, write_manifest
 from leanspeech.data.sources import BuildContext, Skipped, Source
 from leanspeech.data.sources.base import missing_message
 from leanspeech.data.sources.debian import copyright_lines, install_hint
@@ -81,7 +81,7 @@ def build_corpus(
     record = {"task": task, "minutes": minutes, "seed": seed, "sample_rate": sample_rate, "format": audio_format,
               "leanspeech": leanspeech.__version__, "files": len(ctx.entries),
               "manifest_sha256": hashlib.sha256((ctx.out / "manifest.csv").read_bytes()).hexdigest()}
-    (ctx.out / "build.json").write_text(json.dumps(record, indent=2) + "\n")
+    (ctx.out / BUILD_RECORD).write_text(json.dumps(record, indent=2) + "\n")
     return CorpusBuild(ctx.out, ctx.entries, ctx.skipped, ctx.missing, time.perf_counter() - started)
 
 

@@ -9,6 +9,7 @@ license, and optional label columns (e.g. text, mos, attack).
 from __future__ import annotations
 
 import csv
+import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Iterable
@@ -80,3 +81,13 @@ def read_manifest(path: str | Path, kind: str | None = None, split: str | None =
             if (kind is None or entry.kind == kind) and (split is None or entry.split == split):
                 entries.append(entry)
     return entries
+
+
+BUILD_RECORD = "build.json"  # written by `leanspeech data build` beside the manifest
+
+
+def read_build_record(corpus: str | Path) -> dict | None:
+    """A corpus's build.json (how it was built, the manifest's hash), or None for a folder built before
+    it existed or by hand."""
+    path = Path(corpus) / BUILD_RECORD
+    return json.loads(path.read_text()) if path.is_file() else None

@@ -15,7 +15,6 @@ pair (Table 2) and the mean PESQ improvement per SNR (Fig. 2).
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -39,6 +38,7 @@ from leanspeech.studies.enhance_eval import (
 )
 from leanspeech.studies.enhance_train import load_run, mixture_batches, train_enhancer
 from leanspeech.studies.recipe import check_keys, read_recipe
+from leanspeech.studies.runs import write_study_record
 
 NOISY = "noisy"
 EXAMPLES_PER_CONDITION = 2  # enhanced clips of the main test set written as wav, for listening
@@ -192,7 +192,7 @@ def _run_study(config: EnhanceStudyConfig, corpus: Path, out: Path) -> dict[str,
 
     started = time.monotonic()
     out.mkdir(parents=True, exist_ok=True)
-    (out / "study.json").write_text(json.dumps({"corpus": str(corpus.resolve()), **asdict(config)}, indent=2))
+    write_study_record(out, corpus, asdict(config))
 
     print("[1/4] test sets (held-out speakers and noises, rendered once)")
     sets = test_sets(config, corpus, out)

@@ -40,6 +40,7 @@ from leanspeech.metrics import agreement
 from leanspeech.models.quality_cnn import QualityCNN
 from leanspeech.studies.quality_train import TrainSettings, fit_or_load, predict, recenter
 from leanspeech.studies.recipe import check_keys, read_recipe, section
+from leanspeech.studies.runs import write_study_record
 
 FP32, BINARY_PTQ, BAM, BAM_BW, INT8, BAM_INT8 = (
     "fp32", "binary PTQ", "BAM-QAT", "BAM + binary weights", "int8 PTQ", "BAM + int8")
@@ -118,7 +119,7 @@ def run_quality_study(config: QualityStudyConfig, corpus: str | Path, out: str |
     started = time.monotonic()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "study.json").write_text(json.dumps({"corpus": str(Path(corpus).resolve()), **asdict(config)}, indent=2))
+    write_study_record(out, corpus, asdict(config))
     rule = config.data.segments
 
     print("[1/5] PESQ-labelled segments")

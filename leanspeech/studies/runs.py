@@ -1,8 +1,22 @@
-"""A study's run folder is reused on a re-run once finished: its model and metrics.json (written last) exist."""
+"""A study's record of what it ran on (study.json), and its run folders, reused on a re-run once finished:
+their model and metrics.json (written last) exist."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
+
+from leanspeech.data.manifest import read_build_record
+
+
+def write_study_record(out: Path, corpus: str | Path, config: dict[str, Any]) -> Path:
+    """out/study.json: the corpus path, its build record (build.json: how it was built, the manifest's
+    hash) and the study's configuration."""
+    record = {"corpus": str(Path(corpus).resolve()), "corpus_build": read_build_record(corpus), **config}
+    path = Path(out) / "study.json"
+    path.write_text(json.dumps(record, indent=2))
+    return path
 
 
 def is_finished(run_dir: Path, also: tuple[str, ...] = ()) -> bool:

@@ -12,7 +12,6 @@ epochs (100 + 100): they make small and real corpora comparable.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -31,6 +30,7 @@ from leanspeech.studies.recipe import check_keys, read_recipe, section
 from leanspeech.studies.spoof_data import BONAFIDE, SpoofCrops, read_split
 from leanspeech.studies.spoof_train import score, train_run
 from leanspeech.studies.vad_train import TrainSettings
+from leanspeech.studies.runs import write_study_record
 
 BASELINE = "RN34"
 
@@ -106,7 +106,7 @@ def run_spoof_study(config: SpoofStudyConfig, corpus: str | Path, out: str | Pat
     started = time.monotonic()
     corpus, out = Path(corpus), Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "study.json").write_text(json.dumps({"corpus": str(corpus.resolve()), **asdict(config)}, indent=2))
+    write_study_record(out, corpus, asdict(config))
     baseline = MODELS.build("spoof_resnet34", channels=config.channels)
     rate, settings = baseline.sample_rate, config.train
     print("[1/3] reading the corpus")

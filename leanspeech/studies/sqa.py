@@ -23,7 +23,6 @@ from __future__ import annotations
 import copy
 import functools
 import hashlib
-import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -54,6 +53,7 @@ from leanspeech.report.timing import interleaved_seconds
 from leanspeech.studies.recipe import check_keys, read_recipe
 from leanspeech.studies.sqa_report import evaluate, write_report
 from leanspeech.studies.sqa_teacher_prune import TeacherPruning, centre_crops, load_pruned, prune_teacher
+from leanspeech.studies.runs import write_study_record
 from leanspeech.studies.sqa_train import (
     Pool,
     StudentTraining,
@@ -177,9 +177,9 @@ def run_sqa_study(config: SqaStudyConfig, corpus: str | Path, out: str | Path, w
     started = time.monotonic()
     corpus, out = Path(corpus), Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(json.dumps(asdict(config), indent=2))
     if not (corpus / "manifest.csv").is_file():
         build_corpus(corpus, minutes=config.corpus_minutes, seed=config.seed, task="sqa-unlabeled", workers=workers)
+    write_study_record(out, corpus, asdict(config))
     entries = read_manifest(corpus / "manifest.csv", kind="degraded")
     if not entries:
         raise CorpusError(f"{corpus}: no degraded clips in the manifest; build it with --task sqa-unlabeled")

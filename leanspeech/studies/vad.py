@@ -12,7 +12,6 @@ built here is minutes long, so an epoch means little.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -40,6 +39,7 @@ from leanspeech.studies.vad_train import (
     mixture_batches,
     train_run,
 )
+from leanspeech.studies.runs import write_study_record
 
 BASELINE = "CRNNVAD"
 
@@ -119,7 +119,7 @@ def run_vad_study(config: VadStudyConfig, corpus: str | Path, out: str | Path) -
     started = time.monotonic()
     corpus, out = Path(corpus), Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "study.json").write_text(json.dumps({"corpus": str(corpus.resolve()), **asdict(config)}, indent=2))
+    write_study_record(out, corpus, asdict(config))
     data_args = dict(mixing=config.mixing, labels=config.labels)
 
     print("[1/4] fixed test set (held-out speakers, voices, noises, RIRs)")

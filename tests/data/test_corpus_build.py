@@ -12,6 +12,7 @@ from leanspeech.cli import main
 from leanspeech.data.corpus import build_corpus, summary_rows
 from leanspeech.data.manifest import read_manifest
 from leanspeech.data.sources.debian import is_installed
+from leanspeech.studies.runs import write_study_record
 from leanspeech.data.splits import HUMAN_SPEAKER_SPLITS
 
 MINUTES = 0.3
@@ -107,3 +108,11 @@ def test_cli_help_lists_the_options(capsys):
     text = capsys.readouterr().out
     for option in ("--minutes", "--task", "--seed", "--sample-rate", "--format", "--out"):
         assert option in text
+
+
+def test_studies_record_the_corpus_build(corpus, tmp_path):
+    build, _ = corpus
+    study = json.loads(write_study_record(tmp_path, build.out, {"seed": 7}).read_text())
+    assert study["corpus"] == str(build.out.resolve()) and study["seed"] == 7
+    assert study["corpus_build"]["manifest_sha256"] == hashlib.sha256(build.manifest.read_bytes()).hexdigest()
+    assert json.loads(write_study_record(tmp_path, tmp_path, {}).read_text())["corpus_build"] is None  # hand-made
