@@ -27,10 +27,10 @@ from leanspeech.models.spoof_resnet_dynamic import STACK_NAMES, channel_progress
 from leanspeech.profile.model_profile import profile_model
 from leanspeech.registry import MODELS
 from leanspeech.studies.recipe import check_keys, read_recipe, section
+from leanspeech.studies.runs import write_study_record
 from leanspeech.studies.spoof_data import BONAFIDE, SpoofCrops, read_split
 from leanspeech.studies.spoof_train import score, train_run
 from leanspeech.studies.vad_train import TrainSettings
-from leanspeech.studies.runs import write_study_record
 
 BASELINE = "RN34"
 

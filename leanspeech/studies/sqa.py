@@ -51,9 +51,9 @@ from leanspeech.profile.latency import torch_threads
 from leanspeech.profile.params import count_parameters
 from leanspeech.report.timing import interleaved_seconds
 from leanspeech.studies.recipe import check_keys, read_recipe
+from leanspeech.studies.runs import write_study_record
 from leanspeech.studies.sqa_report import evaluate, write_report
 from leanspeech.studies.sqa_teacher_prune import TeacherPruning, centre_crops, load_pruned, prune_teacher
-from leanspeech.studies.runs import write_study_record
 from leanspeech.studies.sqa_train import (
     Pool,
     StudentTraining,

@@ -24,6 +24,7 @@ from leanspeech.models.io import save_model
 from leanspeech.profile.model_profile import profile_model
 from leanspeech.registry import MODELS, PEERS
 from leanspeech.studies.recipe import check_keys, read_recipe, section
+from leanspeech.studies.runs import write_study_record
 from leanspeech.studies.vad_eval import (
     TestClips,
     error_point,
@@ -39,7 +40,6 @@ from leanspeech.studies.vad_train import (
     mixture_batches,
     train_run,
 )
-from leanspeech.studies.runs import write_study_record
 
 BASELINE = "CRNNVAD"
 
