@@ -61,7 +61,6 @@ from leanspeech.studies.sqa_train import (
     fit_label_map,
     map_labels,
     precise_batchnorm,
-    predict,
     train_or_load,
     train_student,
 )
@@ -218,7 +217,7 @@ def run_sqa_study(config: SqaStudyConfig, corpus: str | Path, out: str | Path, w
         return train_or_load(out / "models" / name, lambda: _seeded_student(size, config.seed),
                              lambda m: train_student(m, source(), val, config.train, config.seed, name))
 
-    score = functools.partial(predict, frames=config.train.window_frames, hop=config.train.score_hop_frames)
+    score = config.train.score
     rows: list[dict[str, Any]] = []
 
     def add(method: str, name: str, predictions: np.ndarray, params: float, **extra: Any) -> dict[str, Any]:
@@ -319,8 +318,7 @@ def _latency(config: SqaStudyConfig, distilled: dict[str, tuple]) -> dict[str, A
     seconds = 7.68  # Distill-MOS's crop: both see the same audio
 
     def scorer(student: torch.nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
-        return lambda wav: predict(student, list(student.features(wav)), config.train.window_frames,
-                                   config.train.score_hop_frames)
+        return lambda wav: config.train.score(student, list(student.features(wav)))
 
     students = {size: scorer(student) for size, (student, *_) in timed}
     return interleaved_latency(config.teacher_factory()(), students, seconds, config.latency_repeats)

@@ -77,6 +77,10 @@ class StudentTraining:
     def score_hop_frames(self) -> int:
         return max(1, round(self.window_frames * (1 - self.score_overlap)))
 
+    def score(self, model: torch.nn.Module, features: list[Tensor]) -> Tensor:
+        """One score per clip, on this training's windows and scoring overlap (`predict`)."""
+        return predict(model, features, self.window_frames, self.score_hop_frames)
+
 
 @dataclass
 class Pool:
@@ -165,7 +169,7 @@ def train_student(model: SpeechModel, draw: Callable[[], tuple[Tensor, Tensor]],
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, settings.steps)
                  if settings.lr_schedule == "cosine" else None)
-    best, best_state, best_step, history, losses = -math.inf, copy.deepcopy(model.state_dict()), 0, [], []
+    best, best_state, kept, history, losses = -math.inf, copy.deepcopy(model.state_dict()), None, [], []
     started = time.monotonic()
     bar = tqdm(range(1, settings.steps + 1), desc=f"training {name}", unit="step", leave=False)
     for step in bar:
@@ -180,7 +184,7 @@ def train_student(model: SpeechModel, draw: Callable[[], tuple[Tensor, Tensor]],
         losses.append(loss.item())
         if step % settings.val_every == 0 or step == settings.steps:
             precise_batchnorm(model, draw, settings.precise_bn_batches)
-            scores = predict(model, val.features, settings.window_frames, settings.score_hop_frames)
+            scores = settings.score(model, val.features)
             val_mse = F.mse_loss(scores, val.targets).item()
             val_pcc = torch.corrcoef(torch.stack([scores, val.targets]))[0, 1].item()
             history.append({"step": step, "train_mse": sum(losses) / len(losses), "val_mse": val_mse, "val_pcc": val_pcc})
@@ -188,11 +192,10 @@ def train_student(model: SpeechModel, draw: Callable[[], tuple[Tensor, Tensor]],
             bar.set_postfix(mse=f"{val_mse:.3f}", pcc=f"{val_pcc:.3f}")
             merit = val_pcc if settings.select_by == "pcc" else -val_mse
             merit = -math.inf if math.isnan(merit) else merit  # constant scores have no PCC
-            if best_step == 0 or merit > best:
-                best, best_state, best_step = merit, copy.deepcopy(model.state_dict()), step
+            if kept is None or merit > best:
+                best, best_state, kept = merit, copy.deepcopy(model.state_dict()), history[-1]
     model.load_state_dict(best_state)
-    kept = next(h for h in history if h["step"] == best_step)
-    return model.eval(), {"best_step": best_step, "val_mse": kept["val_mse"], "val_pcc": kept["val_pcc"],
+    return model.eval(), {"best_step": kept["step"], "val_mse": kept["val_mse"], "val_pcc": kept["val_pcc"],
                           "train_seconds": time.monotonic() - started,
                           "history": history}
 
