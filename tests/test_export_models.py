@@ -64,6 +64,7 @@ def test_onnx_export_matches_pytorch_on_another_shape(name, tmp_path):
         expected = model.forward_wav(wav).numpy()
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
     assert result.max_abs_error <= 1e-4 and result.file_bytes == result.path.stat().st_size
+    assert result.exporter == "torchscript"  # the quick exporter suffices for these models
 
 
 def test_dynamic_model_is_consolidated_before_export(tmp_path):
@@ -94,10 +95,17 @@ def test_binary_activation_model_exports_heaviside_as_a_comparison(tmp_path):
     assert result.max_abs_error <= 1e-4
 
 
-def test_quality_student_exports_at_its_traced_length(tmp_path):
-    model = MODELS.build("quality_student", size="xs", channels=(8, 8, 8), d_model=24, heads=3, layers=2).eval()
-    inputs = (model.example_input(0.6, batch=2), model.example_input(0.6, batch=3) * 0.5)
-    assert export_onnx(model, tmp_path / "student.onnx", inputs=inputs).max_abs_error <= 1e-4
+def test_quality_student_exports_with_symbolic_length(tmp_path):
+    # The TorchScript-based exporter freezes the length inside nn.MultiheadAttention (and cannot express
+    # the fused encoder layer at all): the torch.export-based one writes the file.
+    model = MODELS.build("quality_student", size="xxs").eval()
+    result = export_onnx(model, tmp_path / "student.onnx")
+    assert result.exporter == "dynamo" and result.max_abs_error <= 1e-4
+    session = onnxruntime.InferenceSession(str(result.path), providers=["CPUExecutionProvider"])
+    features = model.example_input(3.1, batch=1)  # another batch and a length neither export saw
+    with torch.no_grad():
+        np.testing.assert_allclose(session.run(None, {"features": features.numpy()})[0], model(features).numpy(),
+                                   rtol=1e-4, atol=1e-4)
 
 
 def test_enhancer_runtime_export_matches_forward_for_gru_and_dgru(tmp_path):

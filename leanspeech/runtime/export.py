@@ -7,8 +7,11 @@ output) of the deployable form of the model: dynamic-width layers are consolidat
 output is unchanged, see compress/consolidate.py). The front end stays outside: it is the same log-mel /
 STFT for every model and most deployments compute it in their own DSP code.
 
-- ONNX: the TorchScript-based exporter (`dynamo=False`, opset 17; the dynamo exporter needs onnxscript),
-  checked in onnxruntime. An operator ONNX cannot express raises ExportError naming it.
+- ONNX, checked in onnxruntime: the TorchScript-based exporter (`dynamo=False`, opset 17: quick, and it
+  writes GRUs as ONNX GRU nodes); an operator it cannot express raises ExportError naming it. Where its
+  file fails on the second shape (it freezes the sequence length inside nn.MultiheadAttention, so the
+  quality students' transformers did), the torch.export-based exporter (onnxscript, opset 18) writes the
+  file again, traced with symbolic batch and time; if that fails too, the error gives both causes.
 - TorchScript: `torch.jit.trace`, checked on the second input (a trace that silently froze a shape fails).
 - runtime: the numpy/numba streaming engines of this package, for enhancement hosts (`enhance_gru`) and
   CRNN VADs (runtime/streaming_vad.py), each with a GRU or D-GRU, saved as a versioned .npz — checked
@@ -17,11 +20,14 @@ STFT for every model and most deployments compute it in their own DSP code.
 
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
 import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -30,7 +36,8 @@ from torch import Tensor, nn
 from leanspeech.errors import LeanspeechError
 
 FORMATS = ("onnx", "torchscript", "runtime")
-OPSET = 17
+OPSET = 17  # the TorchScript-based exporter's
+DYNAMO_OPSET = 18  # the lowest the torch.export-based exporter writes
 SUFFIXES = {"onnx": ".onnx", "torchscript": ".ts", "runtime": ".npz"}
 
 
@@ -44,10 +51,11 @@ class ExportResult:
     format: str
     max_abs_error: float  # exported vs PyTorch on the check input
     file_bytes: int
+    exporter: str = ""  # ONNX: "torchscript" or "dynamo", the exporter that wrote the file
 
     def to_dict(self) -> dict[str, object]:
         return {"path": str(self.path), "format": self.format, "max_abs_error": self.max_abs_error,
-                "file_bytes": self.file_bytes}
+                "file_bytes": self.file_bytes, **({"exporter": self.exporter} if self.exporter else {})}
 
 
 def deployable(model: nn.Module) -> nn.Module:
@@ -67,12 +75,14 @@ def example_inputs(model: nn.Module, seconds: float = 1.0) -> tuple[Tensor, Tens
 
 
 def _compare(name: str, got: np.ndarray, expected: Tensor, tolerance: float) -> float:
+    """Largest |got − expected|; an ExportError (prefixed with `name` when given) over `tolerance`."""
     expected_np = expected.detach().numpy()
+    prefix = f"{name}: " if name else ""
     if got.shape != expected_np.shape:
-        raise ExportError(f"{name}: exported output has shape {got.shape}, PyTorch gives {expected_np.shape}")
+        raise ExportError(f"{prefix}exported output has shape {got.shape}, PyTorch gives {expected_np.shape}")
     error = float(np.max(np.abs(got - expected_np))) if got.size else 0.0
     if not error <= tolerance:  # also catches NaN
-        raise ExportError(f"{name}: exported output differs from PyTorch by {error:.3g} (tolerance {tolerance:g})")
+        raise ExportError(f"{prefix}exported output differs from PyTorch by {error:.3g} (tolerance {tolerance:g})")
     return error
 
 
@@ -84,9 +94,8 @@ def _unsupported_operator(err: Exception) -> str | None:
 
 def export_onnx(model: nn.Module, path: str | Path, inputs: tuple[Tensor, Tensor] | None = None,
                 tolerance: float = 1e-4) -> ExportResult:
-    """ONNX file of `forward`, dynamic batch and time axes, checked in onnxruntime."""
-    import onnxruntime
-
+    """ONNX file of `forward`, dynamic batch and time axes, checked in onnxruntime (see the module docstring
+    for which exporter writes it)."""
     model = deployable(model)
     name = type(model).__name__
     traced, other = inputs or example_inputs(model)
@@ -96,25 +105,86 @@ def export_onnx(model: nn.Module, path: str | Path, inputs: tuple[Tensor, Tensor
         expected = model(other)
     if not isinstance(expected, Tensor):
         raise ExportError(f"{name}: forward returns {type(expected).__name__}; export needs a single tensor output")
-    axes = {"features": {0: "batch", traced.dim() - 1: "frames"},
-            "output": {axis: f"output_{axis}" for axis in range(expected.dim())}}
     try:
-        with torch.no_grad(), warnings.catch_warnings():
+        _write_onnx_torchscript(model, traced, path, expected.dim())
+    except ExportError as err:
+        raise ExportError(f"{name}: {err}") from None
+
+    def checked(exporter: str) -> ExportResult:
+        error = _compare("", _run_onnx(path, other, traced), expected, tolerance)
+        return ExportResult(path, "onnx", error, path.stat().st_size, exporter)
+
+    try:
+        return checked("torchscript")
+    except ExportError as frozen:  # a shape frozen in the graph: trace again with symbolic sizes
+        try:
+            _write_onnx_dynamo(model, traced, path)
+            return checked("dynamo")
+        except ExportError as err:
+            raise ExportError(f"{name}: the TorchScript-based exporter's file fails ({frozen}), and the "
+                              f"torch.export-based exporter too ({err})") from None
+
+
+def _write_onnx_torchscript(model: nn.Module, traced: Tensor, path: Path, output_dims: int) -> None:
+    axes = {"features": {0: "batch", traced.dim() - 1: "frames"},
+            "output": {axis: f"output_{axis}" for axis in range(output_dims)}}
+    try:
+        with torch.no_grad(), warnings.catch_warnings(), _mha_fastpath(False):
             warnings.simplefilter("ignore")  # the TorchScript-based exporter warns that it is deprecated
             torch.onnx.export(model, (traced,), str(path), input_names=["features"], output_names=["output"],
                               dynamic_axes=axes, opset_version=OPSET, dynamo=False)
     except Exception as err:  # the exporter raises several types: UnsupportedOperatorError, SymbolicValueError ...
         operator = _unsupported_operator(err)
-        what = f"operator {operator} cannot be expressed in ONNX opset {OPSET}" if operator else f"export failed ({err})"
-        raise ExportError(f"{name}: {what}") from None
+        raise ExportError(f"operator {operator} cannot be expressed in ONNX opset {OPSET}" if operator
+                          else f"export failed ({err})") from None
+
+
+@contextlib.contextmanager
+def _mha_fastpath(enabled: bool) -> Iterator[None]:
+    """Eval-mode transformer layers call one fused kernel that ONNX cannot express; export the plain ops."""
+    before = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(enabled)
     try:
-        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        (got,) = session.run(None, {"features": other.numpy()})
+        yield
+    finally:
+        torch.backends.mha.set_fastpath_enabled(before)
+
+
+def _write_onnx_dynamo(model: nn.Module, traced: Tensor, path: Path) -> None:
+    # torch.export specialises a size-1 example dimension to a constant: trace on a batch of two.
+    example = torch.cat([traced, traced.flip(-1)]) if traced.shape[0] == 1 else traced
+    dynamic = ({0: torch.export.Dim.DYNAMIC, traced.dim() - 1: torch.export.Dim.DYNAMIC},)
+    registry_log = logging.getLogger("torch.onnx._internal.exporter._registration")  # "torchvision is not installed"
+    level = registry_log.level
+    try:
+        registry_log.setLevel(logging.ERROR)
+        with torch.no_grad(), warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            torch.onnx.export(model, (example,), str(path), input_names=["features"], output_names=["output"],
+                              dynamic_shapes=dynamic, opset_version=DYNAMO_OPSET, dynamo=True)
+    except ImportError as err:
+        raise ExportError(f"needs onnxscript ({err}); pip install onnxscript") from None
+    except Exception as err:  # torch.export and the ONNX translation raise many types
+        # Its message is a long report; the line naming the exception class says what went wrong.
+        lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+        summary = next((line for line in lines if line.startswith("<class")), lines[0] if lines else type(err).__name__)
+        raise ExportError(f"export failed: {summary[:300]}") from None
+    finally:
+        registry_log.setLevel(level)
+
+
+def _run_onnx(path: Path, features: Tensor, traced: Tensor) -> np.ndarray:
+    import onnxruntime
+
+    try:
+        options = onnxruntime.SessionOptions()
+        options.log_severity_level = 4  # fatal only: a failure is raised here, with the shapes
+        session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        (got,) = session.run(None, {"features": features.numpy()})
     except Exception as err:  # onnxruntime raises its own Fail/InvalidArgument types
-        raise ExportError(f"{name}: the ONNX model fails in onnxruntime on an input of shape {tuple(other.shape)} "
+        raise ExportError(f"the ONNX model fails in onnxruntime on an input of shape {tuple(features.shape)} "
                           f"(traced on {tuple(traced.shape)}): {str(err).splitlines()[0][:300]}") from None
-    error = _compare(name, got, expected, tolerance)
-    return ExportResult(path, "onnx", error, path.stat().st_size)
+    return got
 
 
 def export_torchscript(model: nn.Module, path: str | Path, inputs: tuple[Tensor, Tensor] | None = None,
