@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from pathlib import Path
 
@@ -14,7 +13,7 @@ from leanspeech.data.manifest import ManifestEntry
 from leanspeech.data.sources.base import BuildContext
 from leanspeech.data.sources.sqa_unlabeled import (
     CODECS, ENHANCERS, ChainConfig, ChainDraw, ClipJob, SqaDegraded, apply_chain, draw_chain, lossy_round_trip,
-    make_degraded_clip, shift_voice,
+    make_degraded_clip,
 )
 
 RATE = 16000
@@ -107,35 +106,3 @@ def test_plan_keeps_noise_and_rooms_in_the_speech_split(tmp_path: Path):
             assert Path(job.noise[0]).stem == split
         if job.rir:
             assert Path(job.rir).stem == split
-
-
-def test_voice_shift_moves_pitch_and_keeps_other_draws():
-    wav = speech_like(2.0, 3)
-    shifted = shift_voice(wav, RATE, 1.1)
-    assert len(shifted) == pytest.approx(len(wav) / 1.1, abs=2)
-
-    def peak_hz(x: np.ndarray) -> float:  # the strongest harmonic of the 120-220 Hz glide
-        spectrum = np.abs(np.fft.rfft(x[:RATE]))
-        return float(np.argmax(spectrum[:400 * len(spectrum) // (RATE // 2)]) * (RATE / 2) / (len(spectrum) - 1))
-
-    assert peak_hz(shifted) == pytest.approx(1.1 * peak_hz(wav), rel=0.05)
-    # The factor comes from the clip's own seed: the clip's other choices are as they were without the shift.
-    plain = [draw_chain(np.random.default_rng(7)) for _ in range(50)]
-    varied = [draw_chain(np.random.default_rng(7), vary_voice=True) for _ in range(50)]
-    for a, b in zip(plain, varied):
-        assert a == dataclasses.replace(b, voice_shift=1.0)
-        assert b.voice_shift == 1.0 if b.tts else 0.85 <= b.voice_shift <= 1.15
-
-
-def test_plan_shifts_only_training_voices(tmp_path: Path):
-    entries = []
-    for split in ("train", "dev", "test"):
-        entries += [_entry(f"s/{split}{i}.flac", "speech", split, split) for i in range(3)]
-        entries += [_entry(f"n/{split}.flac", "noise", split, f"noise-{split}"),
-                    _entry(f"r/{split}.flac", "rir", split, f"room-{split}")]
-    jobs = SqaDegraded().plan(BuildContext(out=tmp_path, entries=entries), {"train": 2.0, "dev": 1.0, "test": 1.0})
-    shifts = {split: [j.draw.voice_shift for j in jobs if j.entry.split == split] for split in ("train", "dev", "test")}
-    assert len(set(shifts["train"])) == len(shifts["train"]) > 10
-    assert set(shifts["dev"]) == set(shifts["test"]) == {1.0}
-    for job in jobs:  # enough speech for the clip after a faster voice shortens it
-        assert 3.1 * len(job.speech) >= job.draw.seconds * job.draw.voice_shift

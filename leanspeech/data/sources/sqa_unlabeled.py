@@ -8,12 +8,6 @@ the rest is recorded speech degraded by: a room impulse response (33 %) → nois
 uniformly a 4 kHz band limit, 8 kHz μ-law telephone, or Ogg Vorbis / MP3 at a random bitrate written
 by soundfile, standing in for Opus/EnCodec).
 
-The paper's corpora hold thousands of speakers; ours has two recorded training speakers. So the clean
-speech of each recorded training clip is first shifted in voice (speed perturbation, Ko et al. 2015:
-resampled by a factor drawn from `voice_shift`, which moves pitch and formants together and changes the
-tempo), making pseudo-speakers the student must generalise over. Dev and test clips keep their natural
-voices: they measure the real speakers.
-
 Noise and RIRs come from the same split as the speech, so test clips have held-out speakers, voices
 and noise files. Each degraded clip also gets an intrusive label: WB-PESQ (MOS-LQO, 1.04-4.64)
 against its clean source, in the manifest column `pesq` (empty where PESQ cannot score it, and for
@@ -61,8 +55,6 @@ class ChainConfig:
     codecs: tuple[str, ...] = CODECS
     clip_seconds: tuple[float, float] = (4.0, 8.0)
     gap_seconds: tuple[float, float] = (0.1, 0.5)
-    voice_shift: tuple[float, float] = (0.85, 1.15)  # (1, 1): off
-    voice_shift_splits: tuple[str, ...] = ("train",)
 
 
 @dataclass(frozen=True)
@@ -79,22 +71,18 @@ class ChainDraw:
     codec: str = "none"
     bitrate: float = 0.0  # soundfile's compression_level for ogg/mp3: 0 best, 1 smallest
     seed: int = 0
-    voice_shift: float = 1.0  # resampling factor of the clean speech: > 1 raises pitch and formants
 
     def extras(self) -> dict[str, str]:
         return {"speech_type": "tts" if self.tts else "human", "rir": str(int(self.rir)),
                 "snr": "" if self.snr is None else f"{self.snr:.2f}", "enhancer": self.enhancer,
-                "vocoder": self.vocoder, "codec": self.codec, "voice_shift": f"{self.voice_shift:.3f}"}
+                "vocoder": self.vocoder, "codec": self.codec}
 
 
-def draw_chain(rng: np.random.Generator, config: ChainConfig = ChainConfig(), tts_available: bool = True,
-               vary_voice: bool = False) -> ChainDraw:
+def draw_chain(rng: np.random.Generator, config: ChainConfig = ChainConfig(), tts_available: bool = True) -> ChainDraw:
     seconds = float(rng.uniform(*config.clip_seconds))
     seed = int(rng.integers(2**31))
     if tts_available and rng.random() < config.tts_share:
         return ChainDraw(True, seconds, seed=seed)
-    # From the clip's own seed, so that turning the shift on or off leaves the clip's other choices as they were.
-    voice_shift = float(np.random.default_rng([seed, 2]).uniform(*config.voice_shift)) if vary_voice else 1.0
     rir = bool(rng.random() < config.rir_prob)
     snr = float(rng.normal(config.snr_mean, config.snr_std)) if rng.random() < config.noise_prob else None
     enhancer = str(rng.choice(config.enhancers))
@@ -106,7 +94,7 @@ def draw_chain(rng: np.random.Generator, config: ChainConfig = ChainConfig(), tt
     if rng.random() < config.coding_prob:
         codec = str(rng.choice(config.codecs))
         bitrate = float(rng.uniform(0.3, 1.0))
-    return ChainDraw(False, seconds, rir, snr, enhancer, vocoder, parameters, codec, bitrate, seed, voice_shift)
+    return ChainDraw(False, seconds, rir, snr, enhancer, vocoder, parameters, codec, bitrate, seed)
 
 
 def spectral_gating(wav: np.ndarray, rate: int) -> np.ndarray:
@@ -180,17 +168,12 @@ class ClipJob:
 
 
 def clean_speech(job: ClipJob, rate: int) -> np.ndarray:
-    """The job's utterances with short seeded gaps, shifted in voice, cut to the drawn length."""
+    """The job's utterances with short seeded gaps, cut to the drawn length."""
     rng = np.random.default_rng([job.draw.seed, 0])
     pieces = []
     for path in job.speech:
         pieces += [load_audio(path, sample_rate=rate)[0], np.zeros(int(rng.uniform(0.1, 0.5) * rate), np.float32)]
-    return shift_voice(np.concatenate(pieces), rate, job.draw.voice_shift)[:int(job.draw.seconds * rate)]
-
-
-def shift_voice(wav: np.ndarray, rate: int, factor: float) -> np.ndarray:
-    """Play `wav` `factor` times faster: pitch and formants scale by `factor`, duration by 1 / `factor`."""
-    return wav if factor == 1.0 else resample(wav, round(rate * factor), rate)
+    return np.concatenate(pieces)[:int(job.draw.seconds * rate)]
 
 
 def make_degraded_clip(job: ClipJob) -> ManifestEntry:
@@ -240,8 +223,7 @@ class SqaDegraded(Source):
             rirs = [e for e in ctx.entries if e.kind == "rir" and e.split == split]
             rng, total, index = ctx.rng(self.registry_name, split), 0.0, 0
             while total < 60 * minutes.get(split, 0):
-                draw = draw_chain(rng, self.chain, tts_available=bool(tts),
-                                  vary_voice=split in self.chain.voice_shift_splits)
+                draw = draw_chain(rng, self.chain, tts_available=bool(tts))
                 if (draw.snr is not None and not noises) or (draw.rir and not rirs):
                     raise CorpusError(f"{ctx.out}: split {split!r} has no noise or no RIR to degrade with")
                 jobs.append(self._job(ctx, split, index, draw, tts if draw.tts else human, noises, rirs, rng))
@@ -253,7 +235,7 @@ class SqaDegraded(Source):
              noises: list[ManifestEntry], rirs: list[ManifestEntry], rng: np.random.Generator) -> ClipJob:
         group = sorted(groups)[int(rng.integers(len(groups)))]
         utterances, seconds = [], 0.0
-        while seconds < draw.seconds * draw.voice_shift:  # whole utterances in a random order until the clip is full
+        while seconds < draw.seconds:  # whole utterances in a random order until the clip is full
             utterance = groups[group][int(rng.integers(len(groups[group])))]
             utterances.append(utterance)
             seconds += utterance.duration + 0.1
