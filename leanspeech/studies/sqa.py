@@ -52,7 +52,7 @@ from leanspeech.profile.params import count_parameters
 from leanspeech.report.timing import interleaved_seconds
 from leanspeech.studies.recipe import check_keys, read_recipe
 from leanspeech.studies.runs import write_study_record
-from leanspeech.studies.sqa_report import evaluate, write_report
+from leanspeech.studies.sqa_report import CONDITIONS, agreement_by_condition, evaluate, write_report
 from leanspeech.studies.sqa_teacher_prune import TeacherPruning, centre_crops, load_pruned, prune_teacher
 from leanspeech.studies.sqa_train import (
     Pool,
@@ -206,7 +206,9 @@ def run_sqa_study(config: SqaStudyConfig, corpus: str | Path, out: str | Path, w
     test_index = where("test")
     test = {"features": [features[i] for i in test_index], "truth": np.array([clips[i].truth for i in test_index]),
             "teacher": np.array([clips[i].teacher for i in test_index]),
-            "sets": [clips[i].entry.extra.get("speech_type", "human") for i in test_index]}
+            "sets": [clips[i].entry.extra.get("speech_type", "human") for i in test_index],
+            "conditions": {column: [clips[i].entry.speaker if column == "speaker" else clips[i].entry.extra.get(column, "")
+                                    for i in test_index] for column in CONDITIONS}}
 
     def draw(unlabeled_pool: Pool | None, labeled: Pool, mix: float) -> Callable:
         generator = torch.Generator().manual_seed(config.seed)
@@ -231,7 +233,7 @@ def run_sqa_study(config: SqaStudyConfig, corpus: str | Path, out: str | Path, w
                                       out / "labels" / "dnsmos.jsonl", config.teacher_workers)
         kept = [dnsmos.labels.get(clips[i].path, float("nan")) for i in test_index]
         add("DNSMOS", "dnsmos-ovrl", np.array(kept), float("nan"))
-    grid, distilled = [], {}
+    grid, distilled, conditions = [], {}, []
     for size in config.sizes:
         model, metrics = fit(f"baseline-{size}", size, lambda: draw(None, labeled_raw, 1.0), val_truth)
         add("labeled-only", size, score(model, test["features"]).numpy(), count_parameters(model).dense,
@@ -245,7 +247,9 @@ def run_sqa_study(config: SqaStudyConfig, corpus: str | Path, out: str | Path, w
             if size not in distilled or dev_pcc > distilled[size][1]:
                 distilled[size] = (model, dev_pcc, mix)
         model, _, mix = distilled[size]
-        add("distilled", size, score(model, test["features"]).numpy(), count_parameters(model).dense, mix=mix)
+        predictions = score(model, test["features"]).numpy()
+        add("distilled", size, predictions, count_parameters(model).dense, mix=mix)
+        conditions += [{"model": size, "mix": mix, **row} for row in agreement_by_condition(predictions, test)]
     prune_points = []
     if config.prune_sparsities and config.prune_size in distilled:
         base = distilled[config.prune_size][0]
@@ -272,7 +276,7 @@ def run_sqa_study(config: SqaStudyConfig, corpus: str | Path, out: str | Path, w
                          "dev": len(val_teacher), "test": len(test_index),
                          "teacher_failures": len(teacher_labels.failures)},
                "latency": latency, "seconds": time.monotonic() - started}
-    return write_report(out, rows, grid, summary)
+    return write_report(out, rows, grid, conditions, summary)
 
 
 def _pruned_teachers(config: SqaStudyConfig, train_paths: list[str], test_paths: list[str],

@@ -36,6 +36,26 @@ def evaluate(predictions: np.ndarray, test: dict[str, Any]) -> dict[str, float]:
     return result
 
 
+# Test-clip columns of the manifest that group clips by how they were made (sqa-unlabeled's chain).
+CONDITIONS = ("speech_type", "speaker", "rir", "enhancer", "vocoder", "codec")
+
+
+def agreement_by_condition(predictions: np.ndarray, test: dict[str, Any]) -> list[dict[str, Any]]:
+    """Where a student parts from the teacher: for each value of each condition column, the clips' count,
+    PCC with the teacher and mean offset (student − teacher; a group scored too high or too low costs
+    overall PCC even when its own PCC is high)."""
+    predictions = np.asarray(predictions, dtype=np.float64)
+    rows = []
+    for column, values in test["conditions"].items():
+        values = np.asarray(values, dtype=object)
+        for value in sorted(set(values), key=str):
+            chosen = (values == value) & np.isfinite(predictions)
+            rows.append({"condition": column, "value": value, "n": int(chosen.sum()),
+                         "teacher_pcc": pcc(predictions[chosen], test["teacher"][chosen]),
+                         "offset": float(np.mean(predictions[chosen] - test["teacher"][chosen]))})
+    return rows
+
+
 def _write_csv(path: Path, rows: list[dict[str, Any]]) -> Path:
     columns = list(dict.fromkeys(key for row in rows for key in row))
     with open(path, "w", newline="") as f:
@@ -96,17 +116,18 @@ def plot_pcc_vs_params(rows: list[dict[str, Any]], path: Path) -> Path:
     return path
 
 
-def write_report(out: Path, rows: list[dict[str, Any]], grid: list[dict[str, Any]],
+def write_report(out: Path, rows: list[dict[str, Any]], grid: list[dict[str, Any]], conditions: list[dict[str, Any]],
                  summary: dict[str, Any]) -> dict[str, Any]:
     paths = {
         "results": _write_csv(out / "results.csv", rows),
         "mix_grid": _write_csv(out / "mix_grid.csv", grid),
+        "conditions": _write_csv(out / "conditions.csv", conditions),
         "figure": plot_pcc_vs_params(rows, out / "pcc_vs_params.png"),
     }
     table = table_markdown(rows)
     (out / "table.md").write_text(table)
     paths["table"] = out / "table.md"
-    report = {"rows": rows, "mix_grid": grid, **summary}
+    report = {"rows": rows, "mix_grid": grid, "conditions": conditions, **summary}
     (out / "results.json").write_text(json.dumps(report, indent=2, default=float))
     paths["json"] = out / "results.json"
     return {**report, "table": table, "paths": {k: str(v) for k, v in paths.items()}}

@@ -16,6 +16,7 @@ from leanspeech.data.sources.sqa_unlabeled import ChainDraw, apply_chain, intrus
 from leanspeech.models.io import save_model
 from leanspeech.models.quality_student import QualityStudent
 from leanspeech.studies.sqa import SqaStudyConfig, is_labeled, run_sqa_study
+from leanspeech.studies.sqa_report import agreement_by_condition
 from leanspeech.studies.sqa_train import (
     Pool,
     StudentTraining,
@@ -55,6 +56,17 @@ def tiny_corpus(root: Path) -> None:
             extra = {"speech_type": "tts" if tts else "human", "pesq": "" if tts else intrusive_label(clean, wav, RATE)}
             entries.append(ManifestEntry(path, "degraded", split, f"{split}-{i % 2}", "sqa-degraded", 1.5, RATE, extra=extra))
     write_manifest(root / "manifest.csv", entries)
+
+
+def test_agreement_by_condition_groups_clips_and_measures_offsets():
+    teacher = np.array([1.0, 2.0, 3.0, 1.0, 2.0, 3.0])
+    student = teacher + np.array([0.5, 0.5, 0.5, 0.0, 0.0, 0.0])  # room clips scored 0.5 too high
+    student[5] = np.nan  # a clip the student could not score is left out
+    test = {"teacher": teacher, "conditions": {"rir": ["1", "1", "1", "0", "0", "0"], "codec": ["mp3"] * 6}}
+    rows = {(r["condition"], r["value"]): r for r in agreement_by_condition(student, test)}
+    assert rows[("rir", "1")]["n"] == 3 and rows[("rir", "1")]["teacher_pcc"] == pytest.approx(1.0)
+    assert rows[("rir", "1")]["offset"] == pytest.approx(0.5) and rows[("rir", "0")]["offset"] == pytest.approx(0.0)
+    assert rows[("rir", "0")]["n"] == 2 and rows[("codec", "mp3")]["n"] == 5
 
 
 def test_capped_weights_and_label_map():
@@ -165,8 +177,10 @@ def test_quick_study_end_to_end_and_resume(tmp_path: Path):
     pruned = rows[("taylor-pruned", "xxs @ 20%")]
     assert pruned["params"] < rows[("distilled", "xxs")]["params"] * 1.5
     out = Path(result["paths"]["json"]).parent
-    for name in ("results.csv", "table.md", "pcc_vs_params.png", "mix_grid.csv", "labels/teacher.jsonl"):
+    for name in ("results.csv", "table.md", "pcc_vs_params.png", "mix_grid.csv", "conditions.csv", "labels/teacher.jsonl"):
         assert (out / name).is_file()
+    speakers = {(r["value"], r["n"]) for r in result["conditions"] if r["condition"] == "speaker"}
+    assert speakers == {("test-0", 3), ("test-1", 3)}  # the tiny corpus's two test speakers, three clips each
     assert set(result["latency"]["students"]) == {"xxs"} and result["latency"]["students"]["xxs"]["speedup"] > 0
     # A re-run reuses the labels and every finished model: same numbers.
     again = run_sqa_study(config, corpus, tmp_path / "out")
