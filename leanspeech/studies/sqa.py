@@ -158,6 +158,16 @@ def pool(clips: list[Clip], features: list[torch.Tensor], index: list[int], targ
     return Pool([features[i] for i in index], values, ["wb-pesq"] * len(index))
 
 
+def condition(entry: ManifestEntry, column: str) -> str:
+    """The clip's value in a CONDITIONS column; TTS clips are left as generated, so their chain columns
+    read "tts" (one group of their own instead of joining the undegraded human clips)."""
+    if column == "speaker":
+        return entry.speaker
+    if column != "speech_type" and entry.extra.get("speech_type") == "tts":
+        return "tts"
+    return entry.extra.get(column, "")
+
+
 def interleaved_latency(teacher: Teacher, students: dict[str, Callable[[torch.Tensor], torch.Tensor]], seconds: float,
                         repeats: int) -> dict[str, Any]:
     """The teacher and each student (a waveform → score callable) on the same batch-1 clip, in turn, one
@@ -207,8 +217,7 @@ def run_sqa_study(config: SqaStudyConfig, corpus: str | Path, out: str | Path, w
     test = {"features": [features[i] for i in test_index], "truth": np.array([clips[i].truth for i in test_index]),
             "teacher": np.array([clips[i].teacher for i in test_index]),
             "sets": [clips[i].entry.extra.get("speech_type", "human") for i in test_index],
-            "conditions": {column: [clips[i].entry.speaker if column == "speaker" else clips[i].entry.extra.get(column, "")
-                                    for i in test_index] for column in CONDITIONS}}
+            "conditions": {column: [condition(clips[i].entry, column) for i in test_index] for column in CONDITIONS}}
 
     def draw(unlabeled_pool: Pool | None, labeled: Pool, mix: float) -> Callable:
         generator = torch.Generator().manual_seed(config.seed)

@@ -179,8 +179,9 @@ def test_quick_study_end_to_end_and_resume(tmp_path: Path):
     out = Path(result["paths"]["json"]).parent
     for name in ("results.csv", "table.md", "pcc_vs_params.png", "mix_grid.csv", "conditions.csv", "labels/teacher.jsonl"):
         assert (out / name).is_file()
-    speakers = {(r["value"], r["n"]) for r in result["conditions"] if r["condition"] == "speaker"}
-    assert speakers == {("test-0", 3), ("test-1", 3)}  # the tiny corpus's two test speakers, three clips each
+    groups = {(r["condition"], r["value"]): r["n"] for r in result["conditions"]}  # one distilled student
+    assert groups[("speaker", "test-0")] == groups[("speaker", "test-1")] == 3  # two test speakers, three clips each
+    assert groups[("speech_type", "tts")] == groups[("vocoder", "tts")] == 1  # TTS clips: no chain to group by
     assert set(result["latency"]["students"]) == {"xxs"} and result["latency"]["students"]["xxs"]["speedup"] > 0
     # A re-run reuses the labels and every finished model: same numbers.
     again = run_sqa_study(config, corpus, tmp_path / "out")
