@@ -10,13 +10,13 @@ layers declare it with an extra rule or an `extra_cost` method (see rules.py).
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import torch
 from torch import Tensor, nn
 
+from leanspeech.nn.attention import unfused_attention
 from leanspeech.profile.rules import LayerCost, extra_rule_for, is_free, rule_for
 from leanspeech.profile.torch_rules import first_tensor
 
@@ -105,17 +105,6 @@ def plan(model: nn.Module) -> list[tuple[str, nn.Module, str, int]]:
     return rows
 
 
-@contextlib.contextmanager
-def _slow_path_attention() -> Iterator[None]:
-    # The fused inference path of nn.TransformerEncoderLayer bypasses its children's forward (and hooks).
-    previous = torch.backends.mha.get_fastpath_enabled()
-    torch.backends.mha.set_fastpath_enabled(False)
-    try:
-        yield
-    finally:
-        torch.backends.mha.set_fastpath_enabled(previous)
-
-
 def count(model: nn.Module, run: Callable[[], Any]) -> CountResult:
     """Run `run()` (one forward of `model`) under hooks and return the per-layer costs."""
     records: list[LayerRecord] = []
@@ -127,7 +116,7 @@ def count(model: nn.Module, run: Callable[[], Any]) -> CountResult:
         rule = rule_for(module) if status == COUNTED else extra_rule_for(module) if status == EXTRA else None
         handles.append(module.register_forward_hook(_hook(record, rule), with_kwargs=True))
     try:
-        with torch.no_grad(), _slow_path_attention():
+        with torch.no_grad(), unfused_attention():
             output = run()
     finally:
         for handle in handles:

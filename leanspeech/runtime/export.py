@@ -27,13 +27,14 @@ import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
 from leanspeech.errors import LeanspeechError
+from leanspeech.nn.attention import unfused_attention
 
 FORMATS = ("onnx", "torchscript", "runtime")
 OPSET = 17  # the TorchScript-based exporter's
@@ -129,7 +130,7 @@ def _write_onnx_torchscript(model: nn.Module, traced: Tensor, path: Path, output
     axes = {"features": {0: "batch", traced.dim() - 1: "frames"},
             "output": {axis: f"output_{axis}" for axis in range(output_dims)}}
     try:
-        with torch.no_grad(), warnings.catch_warnings(), _mha_fastpath(False):
+        with torch.no_grad(), warnings.catch_warnings(), unfused_attention():
             warnings.simplefilter("ignore")  # the TorchScript-based exporter warns that it is deprecated
             torch.onnx.export(model, (traced,), str(path), input_names=["features"], output_names=["output"],
                               dynamic_axes=axes, opset_version=OPSET, dynamo=False)
@@ -137,17 +138,6 @@ def _write_onnx_torchscript(model: nn.Module, traced: Tensor, path: Path, output
         operator = _unsupported_operator(err)
         raise ExportError(f"operator {operator} cannot be expressed in ONNX opset {OPSET}" if operator
                           else f"export failed ({err})") from None
-
-
-@contextlib.contextmanager
-def _mha_fastpath(enabled: bool) -> Iterator[None]:
-    """Eval-mode transformer layers call one fused kernel that ONNX cannot express; export the plain ops."""
-    before = torch.backends.mha.get_fastpath_enabled()
-    torch.backends.mha.set_fastpath_enabled(enabled)
-    try:
-        yield
-    finally:
-        torch.backends.mha.set_fastpath_enabled(before)
 
 
 def _write_onnx_dynamo(model: nn.Module, traced: Tensor, path: Path) -> None:
