@@ -168,6 +168,10 @@ def condition(entry: ManifestEntry, column: str) -> str:
     return entry.extra.get(column, "")
 
 
+def conditions_of(clips: list[Clip]) -> dict[str, list[str]]:
+    return {column: [condition(c.entry, column) for c in clips] for column in CONDITIONS}
+
+
 def interleaved_latency(teacher: Teacher, students: dict[str, Callable[[torch.Tensor], torch.Tensor]], seconds: float,
                         repeats: int) -> dict[str, Any]:
     """The teacher and each student (a waveform → score callable) on the same batch-1 clip, in turn, one
@@ -217,7 +221,10 @@ def run_sqa_study(config: SqaStudyConfig, corpus: str | Path, out: str | Path, w
     test = {"features": [features[i] for i in test_index], "truth": np.array([clips[i].truth for i in test_index]),
             "teacher": np.array([clips[i].teacher for i in test_index]),
             "sets": [clips[i].entry.extra.get("speech_type", "human") for i in test_index],
-            "conditions": {column: [condition(clips[i].entry, column) for i in test_index] for column in CONDITIONS}}
+            "conditions": conditions_of([clips[i] for i in test_index])}
+    # The clips distillation trains on, grouped the same way: agreement there is how well a student fits.
+    fitted = {"features": unlabeled.features, "teacher": unlabeled.targets.numpy(),
+              "conditions": conditions_of([clips[i] for i in unlabeled_index])}
 
     def draw(unlabeled_pool: Pool | None, labeled: Pool, mix: float) -> Callable:
         generator = torch.Generator().manual_seed(config.seed)
@@ -258,7 +265,9 @@ def run_sqa_study(config: SqaStudyConfig, corpus: str | Path, out: str | Path, w
         model, _, mix = distilled[size]
         predictions = score(model, test["features"]).numpy()
         add("distilled", size, predictions, count_parameters(model).dense, mix=mix)
-        conditions += [{"model": size, "mix": mix, **row} for row in agreement_by_condition(predictions, test)]
+        conditions += [{"model": size, "mix": mix, "clips": "test", **row} for row in agreement_by_condition(predictions, test)]
+        conditions += [{"model": size, "mix": mix, "clips": "train", **row}
+                       for row in agreement_by_condition(score(model, fitted["features"]).numpy(), fitted)]
     prune_points = []
     if config.prune_sparsities and config.prune_size in distilled:
         base = distilled[config.prune_size][0]

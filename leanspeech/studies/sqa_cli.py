@@ -13,8 +13,8 @@ SQA_EXAMPLES = """examples:
 Builds the sqa-unlabeled corpus in --corpus if it has no manifest. Writes results.csv/json and table.md
 (Table I layout: teacher, DNSMOS, labeled-only, distilled, pruned), mix_grid.csv, pcc_vs_params.png
 (Fig. 3), conditions.csv (each distilled student's agreement with the teacher per speaker, room, enhancer,
-vocoder and codec of the test clips) and the teacher-vs-student latency; re-running reuses labels and
-finished models.
+vocoder and codec, on the test clips and on the unlabeled training clips it was distilled on) and the
+teacher-vs-student latency; re-running reuses labels and finished models.
 """
 
 

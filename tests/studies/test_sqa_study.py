@@ -179,9 +179,11 @@ def test_quick_study_end_to_end_and_resume(tmp_path: Path):
     out = Path(result["paths"]["json"]).parent
     for name in ("results.csv", "table.md", "pcc_vs_params.png", "mix_grid.csv", "conditions.csv", "labels/teacher.jsonl"):
         assert (out / name).is_file()
-    groups = {(r["condition"], r["value"]): r["n"] for r in result["conditions"]}  # one distilled student
-    assert groups[("speaker", "test-0")] == groups[("speaker", "test-1")] == 3  # two test speakers, three clips each
-    assert groups[("speech_type", "tts")] == groups[("vocoder", "tts")] == 1  # TTS clips: no chain to group by
+    groups = {(r["clips"], r["condition"], r["value"]): r["n"] for r in result["conditions"]}  # one distilled student
+    assert groups[("test", "speaker", "test-0")] == groups[("test", "speaker", "test-1")] == 3  # three clips each
+    assert groups[("test", "speech_type", "tts")] == groups[("test", "vocoder", "tts")] == 1  # TTS: no chain
+    unlabeled = result["clips"]["unlabeled"]  # the clips distillation trained on, grouped the same way
+    assert sum(n for (clips, column, _), n in groups.items() if clips == "train" and column == "speech_type") == unlabeled
     assert set(result["latency"]["students"]) == {"xxs"} and result["latency"]["students"]["xxs"]["speedup"] > 0
     # A re-run reuses the labels and every finished model: same numbers.
     again = run_sqa_study(config, corpus, tmp_path / "out")
