@@ -52,7 +52,7 @@ from leanspeech.profile.params import count_parameters
 from leanspeech.report.timing import interleaved_seconds
 from leanspeech.studies.recipe import check_keys, read_recipe
 from leanspeech.studies.runs import write_study_record
-from leanspeech.studies.sqa_report import CONDITIONS, agreement_by_condition, evaluate, write_report
+from leanspeech.studies.sqa_report import agreement_by_condition, evaluate, write_report
 from leanspeech.studies.sqa_teacher_prune import TeacherPruning, centre_crops, load_pruned, prune_teacher
 from leanspeech.studies.sqa_train import (
     Pool,
@@ -158,6 +158,10 @@ def pool(clips: list[Clip], features: list[torch.Tensor], index: list[int], targ
     return Pool([features[i] for i in index], values, ["wb-pesq"] * len(index))
 
 
+# Manifest columns that group clips by how they were made (sqa-unlabeled's chain), for conditions.csv.
+CONDITIONS = ("speech_type", "speaker", "rir", "enhancer", "vocoder", "codec")
+
+
 def condition(entry: ManifestEntry, column: str) -> str:
     """The clip's value in a CONDITIONS column; TTS clips are left as generated, so their chain columns
     read "tts" (one group of their own instead of joining the undegraded human clips)."""
@@ -223,7 +227,7 @@ def run_sqa_study(config: SqaStudyConfig, corpus: str | Path, out: str | Path, w
             "sets": [clips[i].entry.extra.get("speech_type", "human") for i in test_index],
             "conditions": conditions_of([clips[i] for i in test_index])}
     # The clips distillation trains on, grouped the same way: agreement there is how well a student fits.
-    fitted = {"features": unlabeled.features, "teacher": unlabeled.targets.numpy(),
+    trained_on = {"features": unlabeled.features, "teacher": unlabeled.targets.numpy(),
               "conditions": conditions_of([clips[i] for i in unlabeled_index])}
 
     def draw(unlabeled_pool: Pool | None, labeled: Pool, mix: float) -> Callable:
@@ -267,7 +271,7 @@ def run_sqa_study(config: SqaStudyConfig, corpus: str | Path, out: str | Path, w
         add("distilled", size, predictions, count_parameters(model).dense, mix=mix)
         conditions += [{"model": size, "mix": mix, "clips": "test", **row} for row in agreement_by_condition(predictions, test)]
         conditions += [{"model": size, "mix": mix, "clips": "train", **row}
-                       for row in agreement_by_condition(score(model, fitted["features"]).numpy(), fitted)]
+                       for row in agreement_by_condition(score(model, trained_on["features"]).numpy(), trained_on)]
     prune_points = []
     if config.prune_sparsities and config.prune_size in distilled:
         base = distilled[config.prune_size][0]

@@ -36,10 +36,6 @@ def evaluate(predictions: np.ndarray, test: dict[str, Any]) -> dict[str, float]:
     return result
 
 
-# Test-clip columns of the manifest that group clips by how they were made (sqa-unlabeled's chain).
-CONDITIONS = ("speech_type", "speaker", "rir", "enhancer", "vocoder", "codec")
-
-
 def agreement_by_condition(predictions: np.ndarray, test: dict[str, Any]) -> list[dict[str, Any]]:
     """Where a student parts from the teacher: for each value of each condition column, the clips' count,
     PCC with the teacher and mean offset (student − teacher; a group scored too high or too low costs
