@@ -45,6 +45,7 @@ from leanspeech.data.corpus import build_corpus
 from leanspeech.data.manifest import ManifestEntry, read_manifest
 from leanspeech.data.pseudo_labels import cached_pseudo_labels
 from leanspeech.errors import CorpusError
+from leanspeech.metrics import pcc
 from leanspeech.models.io import load_model
 from leanspeech.models.quality_student import QualityStudent
 from leanspeech.profile.latency import torch_threads
@@ -228,7 +229,7 @@ def run_sqa_study(config: SqaStudyConfig, corpus: str | Path, out: str | Path, w
             "conditions": conditions_of([clips[i] for i in test_index])}
     # The clips distillation trains on, grouped the same way: agreement there is how well a student fits.
     trained_on = {"features": unlabeled.features, "teacher": unlabeled.targets.numpy(),
-              "conditions": conditions_of([clips[i] for i in unlabeled_index])}
+                  "conditions": conditions_of([clips[i] for i in unlabeled_index])}
 
     def draw(unlabeled_pool: Pool | None, labeled: Pool, mix: float) -> Callable:
         generator = torch.Generator().manual_seed(config.seed)
@@ -261,7 +262,7 @@ def run_sqa_study(config: SqaStudyConfig, corpus: str | Path, out: str | Path, w
         for mix in config.mix_grid:
             name = f"distilled-{size}-p{round(100 * mix)}"
             model, metrics = fit(name, size, lambda: draw(unlabeled, labeled_mapped, mix), val_teacher)
-            dev_pcc = float(np.corrcoef(score(model, val_truth.features).numpy(), val_truth.targets.numpy())[0, 1])
+            dev_pcc = pcc(score(model, val_truth.features).numpy(), val_truth.targets.numpy())
             grid.append({"size": size, "mix": mix, "dev_pcc_truth": dev_pcc, "val_mse_teacher": metrics["val_mse"],
                          "params": count_parameters(model).dense})
             if size not in distilled or dev_pcc > distilled[size][1]:
@@ -269,7 +270,8 @@ def run_sqa_study(config: SqaStudyConfig, corpus: str | Path, out: str | Path, w
         model, _, mix = distilled[size]
         predictions = score(model, test["features"]).numpy()
         add("distilled", size, predictions, count_parameters(model).dense, mix=mix)
-        conditions += [{"model": size, "mix": mix, "clips": "test", **row} for row in agreement_by_condition(predictions, test)]
+        conditions += [{"model": size, "mix": mix, "clips": "test", **row}
+                       for row in agreement_by_condition(predictions, test)]
         conditions += [{"model": size, "mix": mix, "clips": "train", **row}
                        for row in agreement_by_condition(score(model, trained_on["features"]).numpy(), trained_on)]
     prune_points = []

@@ -38,6 +38,7 @@ from tqdm import tqdm
 
 from leanspeech.compress.teachers import grid_search_scale_shift
 from leanspeech.data.windows import overlapping_windows, random_windows
+from leanspeech.metrics import pcc
 from leanspeech.models.base import SpeechModel
 from leanspeech.models.io import load_model, save_model
 from leanspeech.studies.runs import is_finished
@@ -186,7 +187,7 @@ def train_student(model: SpeechModel, draw: Callable[[], tuple[Tensor, Tensor]],
             precise_batchnorm(model, draw, settings.precise_bn_batches)
             scores = settings.score(model, val.features)
             val_mse = F.mse_loss(scores, val.targets).item()
-            val_pcc = torch.corrcoef(torch.stack([scores, val.targets]))[0, 1].item()
+            val_pcc = pcc(scores.numpy(), val.targets.numpy())
             history.append({"step": step, "train_mse": sum(losses) / len(losses), "val_mse": val_mse, "val_pcc": val_pcc})
             losses = []
             bar.set_postfix(mse=f"{val_mse:.3f}", pcc=f"{val_pcc:.3f}")
