@@ -2,8 +2,9 @@
 
 Memory: bytes of the activation arrays one 9 s clip (449 × 120 log-mel) holds, measured from real
 arrays — the eager fp32 model's tensors vs the bit-packed runtime's (1-bit maps; input float32 or
-uint8). Latency: fp32 in channels_last vs the x86 int8 static-PTQ model (and the BAM model with int8
-weights), per clip at each batch size (a batch of one clip, as a streaming device sees it; a batch of 32,
+uint8). Latency: fp32 in channels_last vs the x86 int8 static-PTQ model — with leanspeech's fused native
+first layer (runtime/int8_stem.py, where the CPU has AVX-512 VNNI) and with PyTorch's kernels only — and
+the BAM model with int8 weights, per clip at each batch size (a batch of one clip, as a streaming device sees it; a batch of 32,
 as when scoring a test set), interleaved repetitions, median/min/max in ms per clip and the int8/fp32
 ratio. Random weights: cost does not depend on them. Absolute times are local figures; compare the ratios.
 
@@ -21,7 +22,9 @@ import torch
 
 from leanspeech.compress.quantize import quantize_static
 from leanspeech.models.quality_cnn import QualityCNN
+from leanspeech.runtime import native
 from leanspeech.runtime.bitpacked import BitpackedQualityCNN, torch_activation_memory
+from leanspeech.runtime.int8_stem import Int8Stem
 
 FRAMES, MELS = 449, 120
 
@@ -49,9 +52,12 @@ def latency(repeats: int, batch_sizes: list[int]) -> None:
     candidates = {
         "fp32 channels_last": fp32,
         "int8 (x86 static PTQ)": quantize_static(QualityCNN().eval(), calibration),
+        "int8, PyTorch kernels": quantize_static(QualityCNN().eval(), calibration, fuse_stem=False),
         "BAM + int8": quantize_static(QualityCNN(activation="BinaryActivation", pool="avg").eval(), calibration,
                                       observer="minmax"),
     }
+    fused = [m for m in candidates["int8 (x86 static PTQ)"].modules() if isinstance(m, Int8Stem)]
+    stem = f"yes ({native.stem_variant()})" if fused else f"no ({native.stem_variant() or native.unavailable_reason})"
     for batch in batch_sizes:
         x = _log_mels(batch, 0)
         times: dict[str, list[float]] = {name: [] for name in candidates}
@@ -65,10 +71,10 @@ def latency(repeats: int, batch_sizes: list[int]) -> None:
                     times[name].append(1000 * (time.perf_counter() - start) / batch)
         base = statistics.median(times["fp32 channels_last"])
         print(f"CPU latency per clip at batch {batch}, {repeats} interleaved repetitions, "
-              f"{torch.get_num_threads()} threads (ms)")
+              f"{torch.get_num_threads()} threads (ms); fused int8 stem: {stem}")
         for name, values in times.items():
             median = statistics.median(values)
-            print(f"  {name:<22} median {median:7.2f}  min {min(values):7.2f}  max {max(values):7.2f}"
+            print(f"  {name:<24} median {median:7.2f}  min {min(values):7.2f}  max {max(values):7.2f}"
                   f"  ratio to fp32 {median / base:.2f}")
 
 

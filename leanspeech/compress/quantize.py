@@ -13,7 +13,10 @@ Calibration runs the model on the batches the caller gives (the paper used 20 % 
 choosing them is the caller's job). Binary activation layers are kept float and untraced: around them
 the graph dequantizes and requantizes, and their {0, 1} maps are exact in uint8 — so quantizing a BAM
 model gives the paper's "BAM + 8-bit weights" combination (binary maps held in 8-bit tensors).
-The quantized module computes `forward` (features → output) only, like the model it came from.
+The quantized module computes `forward` (features → output) only, like the model it came from. A first
+layer that oneDNN serves poorly (a 3×3 convolution of the one-channel spectrogram + ReLU + 2×2 max
+pooling) is then handed to leanspeech's fused native kernel, with the same integers
+(`runtime.int8_stem`; `fuse_stem=False` keeps PyTorch's kernels throughout).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
 
 from leanspeech.nn.binary import BinaryActivation, BinaryActivationSTE, BinaryConv2d
 from leanspeech.nn.dgru import DGRU
+from leanspeech.runtime.int8_stem import fuse_int8_stems
 
 BACKEND = "x86"
 # Kept float and not traced: custom autograd (binary layers) or data-dependent steps (D-GRU).
@@ -67,7 +71,8 @@ def qconfig_mapping(backend: str = BACKEND, observer: str = "histogram") -> QCon
 
 
 def quantize_static(
-    model: nn.Module, calibration: Iterable[Tensor], backend: str = BACKEND, observer: str = "histogram"
+    model: nn.Module, calibration: Iterable[Tensor], backend: str = BACKEND, observer: str = "histogram",
+    fuse_stem: bool = True,
 ) -> nn.Module:
     """An int8 copy of `model` (in eval mode) calibrated on the feature batches of `calibration`."""
     float_model = copy.deepcopy(model).eval()
@@ -83,7 +88,10 @@ def quantize_static(
         prepared(first)
         for batch in batches:
             prepared(batch)
-        return convert_fx(prepared)
+        converted = convert_fx(prepared)
+    if fuse_stem:
+        fuse_int8_stems(converted)
+    return converted
 
 
 def serialized_bytes(module: nn.Module) -> int:

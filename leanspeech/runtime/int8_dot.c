@@ -126,7 +126,8 @@ static const struct {
 };
 #define N_VARIANTS ((int)(sizeof VARIANTS / sizeof VARIANTS[0]))
 
-static int supported(const char *name) {
+/* Whether this CPU runs the named variant (int8_stem.c asks too). */
+int leanspeech_int8_supported(const char *name) {
 #ifdef HAVE_X86
     __builtin_cpu_init();
     if (!strcmp(name, "avx512vnni"))
@@ -142,7 +143,7 @@ static int chosen = -1;
 /* The variant in use (the fastest this CPU supports unless leanspeech_int8_dot_use chose one). */
 const char *leanspeech_int8_dot_variant(void) {
     if (chosen < 0)
-        for (chosen = 0; !supported(VARIANTS[chosen].name); chosen++) {
+        for (chosen = 0; !leanspeech_int8_supported(VARIANTS[chosen].name); chosen++) {
         }
     return VARIANTS[chosen].name;
 }
@@ -150,7 +151,7 @@ const char *leanspeech_int8_dot_variant(void) {
 /* Use the named variant (tests compare them); returns 0 if this CPU or build does not have it. */
 int leanspeech_int8_dot_use(const char *name) {
     for (int k = 0; k < N_VARIANTS; k++)
-        if (!strcmp(name, VARIANTS[k].name) && supported(name)) {
+        if (!strcmp(name, VARIANTS[k].name) && leanspeech_int8_supported(name)) {
             chosen = k;
             return 1;
         }
