@@ -114,20 +114,19 @@ VNNI_TARGET static void dot_rows_avx512vnni(const int8_t *w, int64_t stride, con
 }
 #endif
 
-static const struct {
-    const char *name;
-    dot_rows_fn fn;
-} VARIANTS[] = {
+static const char *const NAMES[] = {
 #ifdef HAVE_X86
-    {"avx512vnni", dot_rows_avx512vnni},
-    {"avx2", dot_rows_avx2},
+    "avx512vnni", "avx2",
 #endif
-    {"portable", dot_rows_portable},
-};
-#define N_VARIANTS ((int)(sizeof VARIANTS / sizeof VARIANTS[0]))
+    "portable"};
+static const dot_rows_fn KERNELS[] = {
+#ifdef HAVE_X86
+    dot_rows_avx512vnni, dot_rows_avx2,
+#endif
+    dot_rows_portable};
+#define N_VARIANTS ((int)(sizeof NAMES / sizeof NAMES[0]))
 
-/* Whether this CPU runs the named variant (int8_stem.c asks too). */
-int leanspeech_int8_supported(const char *name) {
+static int supported(const char *name) {
 #ifdef HAVE_X86
     __builtin_cpu_init();
     if (!strcmp(name, "avx512vnni"))
@@ -138,30 +137,33 @@ int leanspeech_int8_supported(const char *name) {
     return !strcmp(name, "portable");
 }
 
+/* The index in `names` (fastest first, "portable" last) of `wanted`, or of the fastest variant this CPU
+   runs if `wanted` is NULL; -1 if this CPU or build lacks `wanted`. int8_stem.c picks its variants so too. */
+int leanspeech_int8_pick(const char *const *names, int count, const char *wanted) {
+    for (int k = 0; k < count; k++)
+        if ((!wanted || !strcmp(wanted, names[k])) && supported(names[k])) return k;
+    return -1;
+}
+
 static int chosen = -1;
 
 /* The variant in use (the fastest this CPU supports unless leanspeech_int8_dot_use chose one). */
 const char *leanspeech_int8_dot_variant(void) {
-    if (chosen < 0)
-        for (chosen = 0; !leanspeech_int8_supported(VARIANTS[chosen].name); chosen++) {
-        }
-    return VARIANTS[chosen].name;
+    if (chosen < 0) chosen = leanspeech_int8_pick(NAMES, N_VARIANTS, NULL);
+    return NAMES[chosen];
 }
 
 /* Use the named variant (tests compare them); returns 0 if this CPU or build does not have it. */
 int leanspeech_int8_dot_use(const char *name) {
-    for (int k = 0; k < N_VARIANTS; k++)
-        if (!strcmp(name, VARIANTS[k].name) && leanspeech_int8_supported(name)) {
-            chosen = k;
-            return 1;
-        }
-    return 0;
+    const int k = leanspeech_int8_pick(NAMES, N_VARIANTS, name);
+    if (k >= 0) chosen = k;
+    return k >= 0;
 }
 
 void leanspeech_u8s8_dot_rows(const int8_t *w, int64_t stride, const int64_t *rows, int64_t count,
                               const uint8_t *v, int64_t n, int32_t *out) {
     if (chosen < 0) leanspeech_int8_dot_variant();
-    VARIANTS[chosen].fn(w, stride, rows, count, v, n, out);
+    KERNELS[chosen](w, stride, rows, count, v, n, out);
 }
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_int8_dot", NULL, -1, NULL};

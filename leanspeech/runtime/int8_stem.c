@@ -93,37 +93,33 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) static void stem_avx512vn
 }
 #endif
 
-static const struct {
-    const char *name;
-    stem_rows_fn fn;
-} VARIANTS[] = {
+static const char *const NAMES[] = {
 #ifdef HAVE_X86
-    {"avx512vnni", stem_avx512vnni},
+    "avx512vnni",
 #endif
-    {"portable", stem_portable},
-};
-#define N_VARIANTS ((int)(sizeof VARIANTS / sizeof VARIANTS[0]))
+    "portable"};
+static const stem_rows_fn KERNELS[] = {
+#ifdef HAVE_X86
+    stem_avx512vnni,
+#endif
+    stem_portable};
+#define N_VARIANTS ((int)(sizeof NAMES / sizeof NAMES[0]))
 
-int leanspeech_int8_supported(const char *name); /* int8_dot.c: what this CPU can run */
+int leanspeech_int8_pick(const char *const *names, int count, const char *wanted); /* int8_dot.c */
 
 static int chosen = -1;
 
 /* The variant in use (the fastest this CPU supports unless leanspeech_int8_stem_use chose one). */
 const char *leanspeech_int8_stem_variant(void) {
-    if (chosen < 0)
-        for (chosen = 0; !leanspeech_int8_supported(VARIANTS[chosen].name); chosen++) {
-        }
-    return VARIANTS[chosen].name;
+    if (chosen < 0) chosen = leanspeech_int8_pick(NAMES, N_VARIANTS, NULL);
+    return NAMES[chosen];
 }
 
 /* Use the named variant (tests compare them); returns 0 if this CPU or build does not have it. */
 int leanspeech_int8_stem_use(const char *name) {
-    for (int k = 0; k < N_VARIANTS; k++)
-        if (!strcmp(name, VARIANTS[k].name) && leanspeech_int8_supported(name)) {
-            chosen = k;
-            return 1;
-        }
-    return 0;
+    const int k = leanspeech_int8_pick(NAMES, N_VARIANTS, name);
+    if (k >= 0) chosen = k;
+    return k >= 0;
 }
 
 /* Returns 0, or -1 if the padded copy could not be allocated (nothing written). */
@@ -146,7 +142,7 @@ int leanspeech_int8_stem(const uint8_t *x, int64_t batch, int64_t rows, int64_t 
             else
                 for (int64_t c = 0; c < cols; c++) row[c] = image[r * row_stride + c * col_stride];
         }
-        VARIANTS[chosen].fn(padded, width, prow, pcol, w, correction, multiplier, offset, channels, out_zero_point,
+        KERNELS[chosen](padded, width, prow, pcol, w, correction, multiplier, offset, channels, out_zero_point,
                             out + b * prow * pcol * channels);
     }
     free(padded);

@@ -44,9 +44,12 @@ def is_half_pool(module: nn.Module) -> bool:
     """MaxPool2d(2): 2×2 windows, stride 2, no padding, floor mode."""
     if not isinstance(module, nn.MaxPool2d):
         return False
-    pair = lambda v: (v, v) if isinstance(v, int) else tuple(v)  # noqa: E731
-    return (pair(module.kernel_size) == (2, 2) and pair(module.stride) == (2, 2) and pair(module.padding) == (0, 0)
-            and pair(module.dilation) == (1, 1) and not module.ceil_mode and not module.return_indices)
+    return (_pair(module.kernel_size) == (2, 2) and _pair(module.stride) == (2, 2) and _pair(module.padding) == (0, 0)
+            and _pair(module.dilation) == (1, 1) and not module.ceil_mode and not module.return_indices)
+
+
+def _pair(value: int | tuple[int, ...]) -> tuple[int, ...]:
+    return (value, value) if isinstance(value, int) else tuple(value)
 
 
 class Int8Stem(nn.Module):
