@@ -143,7 +143,7 @@ int leanspeech_int8_stem(const uint8_t *x, int64_t batch, int64_t rows, int64_t 
                 for (int64_t c = 0; c < cols; c++) row[c] = image[r * row_stride + c * col_stride];
         }
         KERNELS[chosen](padded, width, prow, pcol, w, correction, multiplier, offset, channels, out_zero_point,
-                            out + b * prow * pcol * channels);
+                        out + b * prow * pcol * channels);
     }
     free(padded);
     return 0;

@@ -69,7 +69,7 @@ class Int8Stem(nn.Module):
         integers = weight.int_repr().reshape(conv.out_channels, 3, 3)
         rows = torch.zeros(3, conv.out_channels, 4, dtype=torch.int8)  # (kernel row, channel, 3 taps + a zero)
         rows[:, :, :3] = integers.permute(1, 0, 2)
-        self._rows = rows.contiguous()
+        self._rows = rows
         self._weight_sums = integers.sum((1, 2), dtype=torch.int32)
         scales = (weight.q_per_channel_scales() if weight.qscheme() == torch.per_channel_affine
                   else torch.full((conv.out_channels,), weight.q_scale()))
@@ -81,7 +81,7 @@ class Int8Stem(nn.Module):
     def _requantization(self, scale: float, zero_point: int) -> None:
         """Per-channel zero-point correction and multiplier for an input quantized with these parameters."""
         if self._input_qparams != (scale, zero_point):
-            self._correction = (zero_point * self._weight_sums).to(torch.int32).contiguous()
+            self._correction = zero_point * self._weight_sums  # int32, like the sums
             self._multiplier = (scale * self._weight_scales / self._fallback[0].scale).float().contiguous()
             self._input_qparams = (scale, zero_point)
 
