@@ -1,9 +1,11 @@
-"""The fused int8 stem (runtime/int8_stem.py, int8_stem.c): every instruction-set variant against PyTorch's
-int8 convolution + ReLU + max pooling on odd and even shapes, strided inputs and several channel counts;
-the graph pass that swaps it into a quantized DNSMOS CNN; the fallbacks."""
+"""The fused int8 stem (runtime/int8_stem.py, int8_stem.c): every instruction-set variant against exact
+integer arithmetic and against PyTorch's int8 convolution + ReLU + max pooling, on odd and even shapes,
+strided inputs and several channel counts; the graph pass that swaps it into a quantized DNSMOS CNN; the
+fallbacks."""
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.ao.nn.intrinsic.quantized import ConvReLU2d
 
@@ -34,19 +36,41 @@ def _stem_conv(channels: int, seed: int, out_zero_point: int = 5) -> ConvReLU2d:
     return conv
 
 
-def _image(batch: int, rows: int, cols: int, seed: int, transposed: bool) -> torch.Tensor:
+def _image(batch: int, rows: int, cols: int, seed: int, transposed: bool, seven_bit: bool = False) -> torch.Tensor:
+    """A quint8 log-mel-like image; `seven_bit`: codes 0..127 only, as quantize_static's x86 qconfig
+    (reduce_range) gives activations."""
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(batch, cols, rows, generator=g) * 2 + 0.5
-    q = torch.quantize_per_tensor(x, 0.03, 117, torch.quint8)
+    scale, zero_point = (0.06, 58) if seven_bit else (0.03, 117)
+    if seven_bit:
+        x = x.clamp(-zero_point * scale, (127 - zero_point) * scale)
+    q = torch.quantize_per_tensor(x, scale, zero_point, torch.quint8)
     # the quantized DNSMOS CNN feeds its stem a transposed view (B, T, mels) of a (B, mels, T) tensor
     return q.transpose(1, 2).unsqueeze(1) if transposed else q.transpose(1, 2).contiguous().unsqueeze(1)
+
+
+def _exact(conv: ConvReLU2d, pool: nn.MaxPool2d, x: torch.Tensor) -> torch.Tensor:
+    """The output codes of convolution + ReLU + pooling in exact integer arithmetic (float64 holds every
+    sum), requantized once. PyTorch's x86 kernels give these only where sums of two 8-bit products cannot
+    overflow int16: with AVX-512 VNNI, or for 7-bit activations; on AVX2 alone a full-range input
+    saturates them (vpmaddubsw), which is why PyTorch's x86 qconfig reduces the activations' range."""
+    weight = conv.weight()
+    sums = F.conv2d(x.int_repr().double() - x.q_zero_point(), weight.int_repr().double(), padding=conv.padding)
+    scales = x.q_scale() * weight.q_per_channel_scales().double().view(1, -1, 1, 1)
+    real = sums * scales + conv.bias().double().view(1, -1, 1, 1)
+    codes = torch.clamp(torch.round(real / conv.scale) + conv.zero_point, conv.zero_point, 255)
+    return pool(codes).int()
 
 
 def _assert_same_integers(got: torch.Tensor, expected: torch.Tensor) -> None:
     assert got.shape == expected.shape and got.q_scale() == expected.q_scale()
     assert got.q_zero_point() == expected.q_zero_point()
-    difference = (got.int_repr().int() - expected.int_repr().int()).abs()
-    # the same arithmetic in float; a rounding tie may go the other way in oneDNN's order of operations
+    _assert_same_codes(got.int_repr().int(), expected.int_repr().int())
+
+
+def _assert_same_codes(got: torch.Tensor, expected: torch.Tensor) -> None:
+    difference = (got - expected).abs()
+    # the same arithmetic in float; a rounding tie may go the other way in another order of operations
     assert difference.max() <= 1 and (difference > 0).float().mean() < 1e-4
 
 
@@ -55,22 +79,39 @@ def test_the_stem_kernel_is_built():
     assert native.stem_variant() in VARIANTS
 
 
-@pytest.mark.parametrize("variant", VARIANTS)
-@pytest.mark.parametrize("batch,rows,cols,channels,transposed", [
+SHAPES = [
     (1, 449, 120, 32, True),   # the DNSMOS CNN on a 9 s clip
     (3, 17, 9, 16, True),      # odd sizes: the last row and column are dropped by the pooling
     (2, 8, 30, 48, False),     # contiguous input, three channel blocks
     (1, 2, 2, 16, False),      # the smallest image that pools to one output
-])
-def test_every_variant_gives_pytorchs_integers(variant, batch, rows, cols, channels, transposed, restore_variant):
+]
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("batch,rows,cols,channels,transposed", SHAPES)
+def test_every_variant_computes_exact_integers(variant, batch, rows, cols, channels, transposed, restore_variant):
+    """Full-range 8-bit input (codes 0..255), against exact integer arithmetic."""
     if not native.use_stem_variant(variant):
         pytest.skip(f"this CPU or build has no {variant} variant")
     conv, pool = _stem_conv(channels, seed=rows), nn.MaxPool2d(2)
     x = _image(batch, rows, cols, seed=cols, transposed=transposed)
     with torch.inference_mode():
-        got, expected = Int8Stem(conv, pool)(x), pool(conv(x))
+        got = Int8Stem(conv, pool)(x)
     assert got.is_contiguous(memory_format=torch.channels_last)
-    _assert_same_integers(got, expected)
+    assert got.q_scale() == conv.scale and got.q_zero_point() == conv.zero_point
+    _assert_same_codes(got.int_repr().int(), _exact(conv, pool, x))
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("batch,rows,cols,channels,transposed", SHAPES)
+def test_every_variant_gives_pytorchs_integers(variant, batch, rows, cols, channels, transposed, restore_variant):
+    """7-bit activations, as quantize_static gives them on x86: PyTorch's kernels are exact there on any CPU."""
+    if not native.use_stem_variant(variant):
+        pytest.skip(f"this CPU or build has no {variant} variant")
+    conv, pool = _stem_conv(channels, seed=rows), nn.MaxPool2d(2)
+    x = _image(batch, rows, cols, seed=cols, transposed=transposed, seven_bit=True)
+    with torch.inference_mode():
+        _assert_same_integers(Int8Stem(conv, pool)(x), pool(conv(x)))
 
 
 def test_requantization_follows_the_inputs_quantization(restore_variant):
@@ -83,7 +124,7 @@ def test_requantization_follows_the_inputs_quantization(restore_variant):
     with torch.inference_mode():
         for scale, zero_point in ((0.02, 100), (0.05, 7)):
             q = torch.quantize_per_tensor(x, scale, zero_point, torch.quint8)
-            _assert_same_integers(stem(q), pool(conv(q)))
+            _assert_same_codes(stem(q).int_repr().int(), _exact(conv, pool, q))
 
 
 def test_quantized_dnsmos_cnn_gets_the_stem_and_the_same_output():
