@@ -8,16 +8,22 @@ in the minimum width. Each model is selected on the dev EER, consolidated, score
 (EER overall and per attack; in ASVspoof 2019 LA and in the corpus built here the eval attacks are
 unseen in training) and profiled (parameters, FLOP/s per second of audio). Steps replace the paper's
 epochs (100 + 100): they make small and real corpora comparable.
+
+`seeds` > 1 repeats the whole study (initial weights, crops and batch order) for seeds train.seed,
+train.seed + 1, ...: on a small eval split one file moves an attack's EER by points, so a comparison
+with RN34 needs the spread. Each model's row gives the mean over seeds, the std and every seed's value.
 """
 
 from __future__ import annotations
 
+import statistics
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from leanspeech.compress.consolidate import consolidate
 from leanspeech.errors import RecipeError
@@ -49,6 +55,7 @@ class SpoofStudyConfig:
     channels: tuple[int, ...] = (32, 64, 128, 256)
     segment_seconds: float = 2.0  # crop length of every utterance, in training and scoring
     profile_seconds: float = 4.0  # input length the FLOP/s are measured on
+    seeds: int = 1  # repetitions of the whole study, seeds train.seed, train.seed + 1, ...
     train: TrainSettings = field(default_factory=lambda: TrainSettings(width_lr=2e-2, num_workers=0))
 
     @classmethod
@@ -66,6 +73,8 @@ class SpoofStudyConfig:
         bad = sorted(set(values.get("single_stacks", ())) - set(STACK_NAMES))
         if bad:
             raise RecipeError(f"{where}: single_stacks {bad} unknown; stacks are {list(STACK_NAMES)}")
+        if values.get("seeds", 1) < 1:
+            raise RecipeError(f"{where}: seeds must be >= 1, not {values['seeds']!r}")
         return cls(train=train, **values)
 
     def variants(self) -> dict[str, tuple[tuple[str, ...], float]]:
@@ -99,38 +108,74 @@ def evaluate(name: str, model, crops: SpoofCrops, attacks: list[str], config: Sp
     }
 
 
+def summarize(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per model, in run order: means over its seeds (with `eer_std` and the per-seed values),
+    the channels of its first seed, and the FLOP/s saved against RN34 (mean over seeds)."""
+    names = list(dict.fromkeys(r["name"] for r in runs))
+    baseline_flops = statistics.fmean(r["flops_per_second"] for r in runs if r["name"] == BASELINE)
+    rows = []
+    for name in names:
+        mine = [r for r in runs if r["name"] == name]
+        mean = {key: statistics.fmean(r[key] for r in mine)
+                for key in ("eer", "dev_eer", "params", "flops_per_second", "macs_per_second", "train_seconds")}
+        attacks = mine[0]["eer_per_attack"]
+        rows.append({
+            "name": name, **mean, "eer_std": statistics.stdev(r["eer"] for r in mine) if len(mine) > 1 else 0.0,
+            "eer_per_attack": {a: statistics.fmean(r["eer_per_attack"][a] for r in mine) for a in attacks},
+            "flops_saved": 1.0 - mean["flops_per_second"] / baseline_flops, "channels": mine[0]["channels"],
+            "selected_step": mine[0]["selected_step"], "seeds": [r["seed"] for r in mine],
+            **{f"{key}_per_seed": [r[key] for r in mine] for key in ("eer", "flops_per_second", "channels")},
+        })
+    return rows
+
+
 def run_spoof_study(config: SpoofStudyConfig, corpus: str | Path, out: str | Path) -> dict[str, Any]:
-    """Train, select, consolidate, score and profile every model; writes the report into `out`."""
+    """Train, select, consolidate, score and profile every model (per seed); writes the report into `out`."""
     from leanspeech.studies.spoof_report import write_report
 
     started = time.monotonic()
     corpus, out = Path(corpus), Path(out)
     out.mkdir(parents=True, exist_ok=True)
     write_study_record(out, corpus, asdict(config))
-    baseline = MODELS.build("spoof_resnet34", channels=config.channels)
-    rate, settings = baseline.sample_rate, config.train
+    rate = MODELS.build("spoof_resnet34", channels=config.channels).sample_rate
     print("[1/3] reading the corpus")
     splits = {split: read_split(corpus, split) for split in ("train", "dev", "test")}
-    crops = {split: SpoofCrops(u, rate, config.segment_seconds, random_crop=split == "train", seed=settings.seed)
-             for split, u in splits.items()}
-
-    print("[2/3] training")
-    runs = out / "runs"
-    trained = {BASELINE: train_run(BASELINE, baseline, crops["train"], crops["dev"], config.fixed_steps + config.width_steps,
-                                   runs / "rn34", settings, config.eval_every, branch_at=config.fixed_steps)}
-    models = {BASELINE: load_model(runs / "rn34" / "model.pt")}
-    for name, (stacks, fraction) in config.variants().items():
-        folder = runs / folder_name(name)
-        model = MODELS.build("dyn_spoof_resnet34", channels=config.channels, stacks_learning=stacks, min_fraction=fraction)
-        trained[name] = train_run(name, model, crops["train"], crops["dev"], config.width_steps, folder, settings,
-                                  config.eval_every, beta=config.beta, start_from=runs / "rn34" / "branch.pt")
-        models[name] = consolidate(load_model(folder / "model.pt")).eval()
-        save_model(models[name], folder / "consolidated.pt")
-
-    print("[3/3] scoring on the eval split and profiling")
+    crops = {split: SpoofCrops(splits[split], rate, config.segment_seconds) for split in ("dev", "test")}
     attacks = [u.attack for u in splits["test"]]
-    results = [evaluate(name, model, crops["test"], attacks, config, trained[name]) for name, model in models.items()]
-    summary = {"results": results, "config": asdict(config), "corpus": str(corpus),
+
+    runs: list[dict[str, Any]] = []
+    for offset in range(config.seeds):
+        settings = replace(config.train, seed=config.train.seed + offset)
+        print(f"[2/3] training (seed {settings.seed}, {offset + 1} of {config.seeds})")
+        models = train_models(config, settings, offset, SpoofCrops(splits["train"], rate, config.segment_seconds,
+                                                                   random_crop=True, seed=settings.seed),
+                              crops["dev"], out / "runs")
+        print(f"[3/3] scoring on the eval split and profiling (seed {settings.seed})")
+        runs += [{**evaluate(name, model, crops["test"], attacks, config, metrics), "seed": settings.seed}
+                 for name, (model, metrics) in models.items()]
+    summary = {"results": summarize(runs), "runs": runs, "config": asdict(config), "corpus": str(corpus),
                "files": {split: len(u) for split, u in splits.items()}, "wall_seconds": time.monotonic() - started}
     write_report(summary, out)
     return summary
+
+
+def train_models(config: SpoofStudyConfig, settings: TrainSettings, seed_offset: int, train: SpoofCrops,
+                 dev: SpoofCrops, runs: Path) -> dict[str, tuple[Any, dict[str, Any]]]:
+    """RN34 and every DRN34 run of one seed: {name: (dev-selected consolidated model, training metrics)}."""
+    def folder(name: str) -> Path:  # "drn34-bx-12.5" for the recipe's seed, "drn34-bx-12.5-seed1" for the next
+        return runs / (folder_name(name) + (f"-seed{settings.seed}" if seed_offset else ""))
+
+    torch.manual_seed(settings.seed)  # the initial weights
+    baseline = MODELS.build("spoof_resnet34", channels=config.channels)
+    rn34 = folder(BASELINE)
+    metrics = train_run(BASELINE, baseline, train, dev, config.fixed_steps + config.width_steps, rn34, settings,
+                        config.eval_every, branch_at=config.fixed_steps)
+    models = {BASELINE: (load_model(rn34 / "model.pt"), metrics)}
+    for name, (stacks, fraction) in config.variants().items():
+        model = MODELS.build("dyn_spoof_resnet34", channels=config.channels, stacks_learning=stacks, min_fraction=fraction)
+        metrics = train_run(name, model, train, dev, config.width_steps, folder(name), settings, config.eval_every,
+                            beta=config.beta, start_from=rn34 / "branch.pt")
+        consolidated = consolidate(load_model(folder(name) / "model.pt")).eval()
+        save_model(consolidated, folder(name) / "consolidated.pt")
+        models[name] = (consolidated, metrics)
+    return models

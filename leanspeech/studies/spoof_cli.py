@@ -12,9 +12,11 @@ SPOOF_EXAMPLES = """examples:
 
 The corpus is a folder in the ASVspoof 2019 LA layout (the real one, or one built by `data build
 --task spoof`). Trains RN34, then DRN34 runs (all stacks BX, single stacks B0..B3) branching off it,
-selects each on the dev EER, consolidates, scores the eval split and profiles. Writes results.csv and
-results.json (EER overall and per attack, parameters, FLOP/s, learned channels per stack) and
-eer_vs_flops.png (the paper's Fig. 8); re-running resumes after the last finished run.
+selects each on the dev EER, consolidates, scores the eval split and profiles; `seeds: N` in the recipe
+repeats all of it for N seeds. Writes results.csv (per model: EER overall and per attack, mean ± std over
+seeds, parameters, FLOP/s and the share saved against RN34, learned channels per stack), runs.csv (per
+model and seed), results.json and eer_vs_flops.png (the paper's Fig. 8); re-running resumes after the
+last finished run.
 """
 
 QUICK = dict(fixed_steps=2, width_steps=2, eval_every=2, all_stacks_min_fractions=(0.25,), single_stacks=("B3",),
@@ -45,13 +47,15 @@ def run_spoof_study_command(args: argparse.Namespace) -> int:
     if args.quick:
         config = SpoofStudyConfig.from_dict({**QUICK, "train": {"batch_size": 8, "width_lr": 2e-2, "num_workers": 0}})
     summary = run_spoof_study(config, args.corpus, args.out)
-    table = Table(title=f"anti-spoofing study ({args.corpus})")
-    for column in ("model", "eval EER", "dev EER", "params", "MFLOP/s", "channels"):
+    table = Table(title=f"anti-spoofing study ({args.corpus}, {config.seeds} seed(s): means)")
+    for column in ("model", "eval EER", "± std", "dev EER", "params", "MFLOP/s", "saved", "channels (first seed)"):
         table.add_column(column, justify="left" if column == "model" else "right")
     for r in summary["results"]:
-        table.add_row(r["name"], f"{100 * r['eer']:.2f} %", f"{100 * r['dev_eer']:.2f} %", f"{r['params']:,}",
-                      f"{r['flops_per_second'] / 1e6:.1f}", " ".join(map(str, r["channels"])))
+        table.add_row(r["name"], f"{100 * r['eer']:.2f} %", f"{100 * r['eer_std']:.2f}", f"{100 * r['dev_eer']:.2f} %",
+                      f"{r['params']:,.0f}", f"{r['flops_per_second'] / 1e6:.1f}", f"{100 * r['flops_saved']:.0f} %",
+                      " ".join(map(str, r["channels"])))
     console = Console()
     console.print(table)
-    console.print(f"report: {args.out}/results.csv, results.json, eer_vs_flops.png  ({summary['wall_seconds']:.0f} s)")
+    console.print(f"report: {args.out}/results.csv, runs.csv, results.json, eer_vs_flops.png  "
+                  f"({summary['wall_seconds']:.0f} s)")
     return 0

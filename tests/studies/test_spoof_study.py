@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 
 from leanspeech.cli import main
 from leanspeech.errors import CorpusError
@@ -64,7 +65,8 @@ def test_quick_study_end_to_end(corpus, tmp_path):
     for result in (bx, b3):
         assert (result["params"] < baseline["params"]) == (result["channels"] != baseline["channels"])
     rows = list(csv.DictReader((out / "results.csv").open()))
-    assert [r["name"] for r in rows] == names and "eer_A05" in rows[0]
+    assert [r["name"] for r in rows] == names and "eer_A05" in rows[0] and float(rows[0]["flops_saved"]) == 0.0
+    assert [r["name"] for r in csv.DictReader((out / "runs.csv").open())] == names
     assert (out / "eer_vs_flops.png").stat().st_size > 10_000
     assert (out / "runs" / "drn34-bx-25" / "consolidated.pt").is_file()
     # a finished run folder is reused as it is (a re-run of the study resumes after it)
@@ -72,6 +74,34 @@ def test_quick_study_end_to_end(corpus, tmp_path):
 
     metrics = json.loads((out / "runs" / "rn34" / "metrics.json").read_text())
     assert train_run("RN34", None, None, None, 10**6, out / "runs" / "rn34", None, 1) == metrics
+
+
+@pytest.mark.slow
+def test_seeds_repeat_the_study_and_report_the_spread(corpus, tmp_path):
+    from leanspeech.models.io import load_model
+    from leanspeech.studies.spoof import run_spoof_study
+    from leanspeech.studies.spoof_cli import QUICK
+
+    config = SpoofStudyConfig.from_dict({**QUICK, "single_stacks": [], "seeds": 2, "train": {"batch_size": 8, "seed": 3}})
+    summary = run_spoof_study(config, corpus, tmp_path / "study")
+    assert [(r["name"], r["seed"]) for r in summary["runs"]] == [("RN34", 3), ("DRN34 BX 25", 3), ("RN34", 4),
+                                                                 ("DRN34 BX 25", 4)]
+    runs = tmp_path / "study" / "runs"
+    assert sorted(p.name for p in runs.iterdir()) == ["drn34-bx-25", "drn34-bx-25-seed4", "rn34", "rn34-seed4"]
+    # the seed sets the initial weights too, not only the crops and batch order
+    first, second = (load_model(runs / folder / "model.pt").state_dict() for folder in ("rn34", "rn34-seed4"))
+    assert not torch.equal(first["stem.0.weight"], second["stem.0.weight"])
+    for row in summary["results"]:
+        eers = [r["eer"] for r in summary["runs"] if r["name"] == row["name"]]
+        assert row["eer_per_seed"] == eers and row["seeds"] == [3, 4]
+        assert row["eer"] == pytest.approx(np.mean(eers)) and row["eer_std"] == pytest.approx(np.std(eers, ddof=1))
+    baseline, bx = summary["results"]
+    assert bx["flops_saved"] == pytest.approx(1 - bx["flops_per_second"] / baseline["flops_per_second"])
+
+
+def test_seeds_must_be_positive():
+    with pytest.raises(Exception, match="seeds must be >= 1"):
+        SpoofStudyConfig.from_dict({"seeds": 0})
 
 
 def test_missing_files_are_skipped_and_counted(tmp_path, caplog):
@@ -111,7 +141,8 @@ def test_recipes_load(tmp_path):
 
     for recipe in sorted(Path(__file__).resolve().parents[2].joinpath("recipes", "spoof").glob("*.yaml")):
         config = SpoofStudyConfig.from_yaml(recipe)
-        assert config.beta == 1.0 and config.train.batch_size == 32 and config.train.lr == 1e-3
+        assert config.train.batch_size == 32 and config.train.lr == 1e-3
+        assert config.beta == (16.0 if recipe.stem == "small-seeds" else 1.0)  # the paper's β, or the header's reason
     bad = tmp_path / "bad.yaml"
     bad.write_text("single_stacks: [B7]\n")
     with pytest.raises(Exception, match="B7"):
