@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from leanspeech.data.manifest import read_build_record
+from leanspeech.errors import RecipeError
 
 
 def write_study_record(out: Path, corpus: str | Path, config: dict[str, Any]) -> Path:
@@ -17,6 +18,22 @@ def write_study_record(out: Path, corpus: str | Path, config: dict[str, Any]) ->
     path = Path(out) / "study.json"
     path.write_text(json.dumps(record, indent=2))
     return path
+
+
+def check_same_study(out: Path, corpus: str | Path, config: dict[str, Any], may_change: tuple[str, ...] = ()) -> None:
+    """Refuses to resume into `out` when its study.json was written for another corpus or another recipe:
+    its finished run folders would be reused as they are. Keys in `may_change` (those that add runs or
+    only change the scoring) may differ."""
+    path = Path(out) / "study.json"
+    if not path.is_file():
+        return
+    before = json.loads(path.read_text())
+    now = json.loads(json.dumps({"corpus": str(Path(corpus).resolve()), **config}))  # tuples as lists
+    changed = sorted(k for k in (now.keys() | before.keys()) - {"corpus_build"}
+                     if k not in may_change and before.get(k) != now.get(k))
+    if changed:
+        raise RecipeError(f"{out}: its runs were made with other {', '.join(changed)} (see {path}); "
+                          "choose another --out, or remove the folder to start again")
 
 
 def is_finished(run_dir: Path, also: tuple[str, ...] = ()) -> bool:

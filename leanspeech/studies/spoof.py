@@ -33,7 +33,7 @@ from leanspeech.models.spoof_resnet_dynamic import STACK_NAMES, channel_progress
 from leanspeech.profile.model_profile import profile_model
 from leanspeech.registry import MODELS
 from leanspeech.studies.recipe import check_keys, read_recipe, section
-from leanspeech.studies.runs import write_study_record
+from leanspeech.studies.runs import check_same_study, write_study_record
 from leanspeech.studies.spoof_data import BONAFIDE, SpoofCrops, read_split
 from leanspeech.studies.spoof_train import score, train_run
 from leanspeech.studies.vad_train import TrainSettings
@@ -136,6 +136,7 @@ def run_spoof_study(config: SpoofStudyConfig, corpus: str | Path, out: str | Pat
     started = time.monotonic()
     corpus, out = Path(corpus), Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    check_same_study(out, corpus, asdict(config), may_change=("seeds", "profile_seconds"))
     write_study_record(out, corpus, asdict(config))
     rate = MODELS.build("spoof_resnet34", channels=config.channels).sample_rate
     print("[1/3] reading the corpus")

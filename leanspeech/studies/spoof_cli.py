@@ -7,6 +7,7 @@ import argparse
 SPOOF_EXAMPLES = """examples:
   leanspeech data build --task spoof --out data/spoof --minutes 16
   leanspeech study spoof --corpus data/spoof --out runs/spoof-small --recipe recipes/spoof/small.yaml
+  leanspeech study spoof --corpus data/spoof --out runs/spoof-seeds --recipe recipes/spoof/small-seeds.yaml
   leanspeech study spoof --corpus /data/ASVspoof2019/LA --out runs/spoof-full --recipe recipes/spoof/full.yaml
   leanspeech study spoof --corpus data/spoof --out runs/spoof-quick --quick
 
@@ -16,7 +17,7 @@ selects each on the dev EER, consolidates, scores the eval split and profiles; `
 repeats all of it for N seeds. Writes results.csv (per model: EER overall and per attack, mean ± std over
 seeds, parameters, FLOP/s and the share saved against RN34, learned channels per stack), runs.csv (per
 model and seed), results.json and eer_vs_flops.png (the paper's Fig. 8); re-running resumes after the
-last finished run.
+last finished run (with more seeds too), and an --out made by another recipe or corpus is refused.
 """
 
 QUICK = dict(fixed_steps=2, width_steps=2, eval_every=2, all_stacks_min_fractions=(0.25,), single_stacks=("B3",),

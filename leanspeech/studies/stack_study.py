@@ -38,6 +38,7 @@ from leanspeech.profile.latency import torch_threads
 from leanspeech.report.timing import interleaved_seconds
 from leanspeech.stack import StackError, apply_stack, parse_step
 from leanspeech.studies.recipe import check_keys, read_recipe
+from leanspeech.studies.runs import check_same_study
 from leanspeech.studies.stack_tasks import TASKS
 
 
@@ -114,14 +115,9 @@ def run_stack_study(config: StackStudyConfig, corpus: str | Path, out: str | Pat
     started = time.monotonic()
     out = Path(out)
     (out / "stages").mkdir(parents=True, exist_ok=True)
-    described = {"corpus": str(Path(corpus).resolve()), **asdict(config)}
-    previous = out / "study.json"
     # Saved stages are reused on a re-run: only when they were made by the same steps from the same base.
-    if previous.is_file() and {k: v for k, v in json.loads(previous.read_text()).items() if k != "latency_repeats"} != \
-            {k: v for k, v in json.loads(json.dumps(described)).items() if k != "latency_repeats"}:
-        raise RecipeError(f"{out}: holds the stages of another stack, corpus or base (see {previous}); "
-                          "remove the folder or choose another --out")
-    previous.write_text(json.dumps(described, indent=2))
+    check_same_study(out, corpus, asdict(config), may_change=("latency_repeats",))
+    (out / "study.json").write_text(json.dumps({"corpus": str(Path(corpus).resolve()), **asdict(config)}, indent=2))
     base_path = base_model_path(config)
     task = TASKS.build(config.task, corpus=corpus, out=out, **config.task_options)
 

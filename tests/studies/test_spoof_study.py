@@ -78,7 +78,11 @@ def test_quick_study_end_to_end(corpus, tmp_path):
 
 @pytest.mark.slow
 def test_seeds_repeat_the_study_and_report_the_spread(corpus, tmp_path):
+    from dataclasses import asdict, replace
+
+    from leanspeech.errors import RecipeError
     from leanspeech.models.io import load_model
+    from leanspeech.studies.runs import check_same_study
     from leanspeech.studies.spoof import run_spoof_study
     from leanspeech.studies.spoof_cli import QUICK
 
@@ -97,6 +101,11 @@ def test_seeds_repeat_the_study_and_report_the_spread(corpus, tmp_path):
         assert row["eer"] == pytest.approx(np.mean(eers)) and row["eer_std"] == pytest.approx(np.std(eers, ddof=1))
     baseline, bx = summary["results"]
     assert bx["flops_saved"] == pytest.approx(1 - bx["flops_per_second"] / baseline["flops_per_second"])
+    # resuming with another beta would reuse runs trained with the old one: refused before any work
+    changed = SpoofStudyConfig.from_dict({**asdict(config), "beta": 4.0, "seeds": 3})
+    with pytest.raises(RecipeError, match=r"other beta \(see .*study\.json\)"):
+        run_spoof_study(changed, corpus, tmp_path / "study")
+    check_same_study(tmp_path / "study", corpus, asdict(replace(config, seeds=5)), may_change=("seeds",))
 
 
 def test_seeds_must_be_positive():

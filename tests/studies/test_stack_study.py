@@ -132,7 +132,7 @@ def test_vad_stack_end_to_end_resumes_and_reports(tiny_corpus, tmp_path, capsys)
     assert main(["study", "stack", "--recipe", str(recipe), "--corpus", str(tiny_corpus), "--out", str(out)]) == 0
     assert (out / "stages" / "2-finetune-3.pt").stat().st_mtime_ns == before
     recipe.write_text(recipe.read_text().replace("steps: 3}", "steps: 4}"))  # another stack: its stages are not reused
-    with pytest.raises(RecipeError, match="holds the stages of another stack"):
+    with pytest.raises(RecipeError, match="were made with other steps"):
         run_stack_study(StackStudyConfig.from_yaml(recipe), tiny_corpus, out)
 
 
