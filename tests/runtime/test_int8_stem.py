@@ -89,29 +89,21 @@ SHAPES = [
 
 @pytest.mark.parametrize("variant", VARIANTS)
 @pytest.mark.parametrize("batch,rows,cols,channels,transposed", SHAPES)
-def test_every_variant_computes_exact_integers(variant, batch, rows, cols, channels, transposed, restore_variant):
-    """Full-range 8-bit input (codes 0..255), against exact integer arithmetic."""
+def test_every_variant_gives_exact_and_pytorchs_integers(variant, batch, rows, cols, channels, transposed,
+                                                         restore_variant):
+    """Full-range 8-bit input (codes 0..255) against exact integer arithmetic; 7-bit activations, as
+    quantize_static gives them on x86, against PyTorch's kernels, which are exact there on any CPU."""
     if not native.use_stem_variant(variant):
         pytest.skip(f"this CPU or build has no {variant} variant")
     conv, pool = _stem_conv(channels, seed=rows), nn.MaxPool2d(2)
-    x = _image(batch, rows, cols, seed=cols, transposed=transposed)
+    stem = Int8Stem(conv, pool)
+    full_range, seven_bit = (_image(batch, rows, cols, cols, transposed, seven_bit=s) for s in (False, True))
     with torch.inference_mode():
-        got = Int8Stem(conv, pool)(x)
-    assert got.is_contiguous(memory_format=torch.channels_last)
-    assert got.q_scale() == conv.scale and got.q_zero_point() == conv.zero_point
-    _assert_same_codes(got.int_repr().int(), _exact(conv, pool, x))
-
-
-@pytest.mark.parametrize("variant", VARIANTS)
-@pytest.mark.parametrize("batch,rows,cols,channels,transposed", SHAPES)
-def test_every_variant_gives_pytorchs_integers(variant, batch, rows, cols, channels, transposed, restore_variant):
-    """7-bit activations, as quantize_static gives them on x86: PyTorch's kernels are exact there on any CPU."""
-    if not native.use_stem_variant(variant):
-        pytest.skip(f"this CPU or build has no {variant} variant")
-    conv, pool = _stem_conv(channels, seed=rows), nn.MaxPool2d(2)
-    x = _image(batch, rows, cols, seed=cols, transposed=transposed, seven_bit=True)
-    with torch.inference_mode():
-        _assert_same_integers(Int8Stem(conv, pool)(x), pool(conv(x)))
+        got = stem(full_range)
+        assert got.is_contiguous(memory_format=torch.channels_last)
+        assert got.q_scale() == conv.scale and got.q_zero_point() == conv.zero_point
+        _assert_same_codes(got.int_repr().int(), _exact(conv, pool, full_range))
+        _assert_same_integers(stem(seven_bit), pool(conv(seven_bit)))
 
 
 def test_requantization_follows_the_inputs_quantization(restore_variant):
