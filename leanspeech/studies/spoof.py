@@ -85,10 +85,6 @@ class SpoofStudyConfig:
         return runs
 
 
-def folder_name(name: str) -> str:
-    return name.lower().replace(" ", "-")
-
-
 def evaluate(name: str, model, crops: SpoofCrops, attacks: list[str], config: SpoofStudyConfig,
              metrics: dict[str, Any]) -> dict[str, Any]:
     """EER overall and per attack (that attack's spoofs against all bona fide), cost, channels."""
@@ -148,9 +144,9 @@ def run_spoof_study(config: SpoofStudyConfig, corpus: str | Path, out: str | Pat
     for offset in range(config.seeds):
         settings = replace(config.train, seed=config.train.seed + offset)
         print(f"[2/3] training (seed {settings.seed}, {offset + 1} of {config.seeds})")
-        models = train_models(config, settings, offset, SpoofCrops(splits["train"], rate, config.segment_seconds,
-                                                                   random_crop=True, seed=settings.seed),
-                              crops["dev"], out / "runs")
+        train = SpoofCrops(splits["train"], rate, config.segment_seconds, random_crop=True, seed=settings.seed)
+        suffix = f"-seed{settings.seed}" if offset else ""  # the recipe's own seed keeps the plain folder names
+        models = train_models(config, settings, train, crops["dev"], out / "runs", suffix)
         print(f"[3/3] scoring on the eval split and profiling (seed {settings.seed})")
         runs += [{**evaluate(name, model, crops["test"], attacks, config, metrics), "seed": settings.seed}
                  for name, (model, metrics) in models.items()]
@@ -160,11 +156,12 @@ def run_spoof_study(config: SpoofStudyConfig, corpus: str | Path, out: str | Pat
     return summary
 
 
-def train_models(config: SpoofStudyConfig, settings: TrainSettings, seed_offset: int, train: SpoofCrops,
-                 dev: SpoofCrops, runs: Path) -> dict[str, tuple[Any, dict[str, Any]]]:
-    """RN34 and every DRN34 run of one seed: {name: (dev-selected consolidated model, training metrics)}."""
-    def folder(name: str) -> Path:  # "drn34-bx-12.5" for the recipe's seed, "drn34-bx-12.5-seed1" for the next
-        return runs / (folder_name(name) + (f"-seed{settings.seed}" if seed_offset else ""))
+def train_models(config: SpoofStudyConfig, settings: TrainSettings, train: SpoofCrops, dev: SpoofCrops, runs: Path,
+                 suffix: str) -> dict[str, tuple[Any, dict[str, Any]]]:
+    """RN34 and every DRN34 run of one seed, in folders like runs/"drn34-bx-12.5<suffix>":
+    {name: (dev-selected consolidated model, training metrics)}."""
+    def folder(name: str) -> Path:
+        return runs / (name.lower().replace(" ", "-") + suffix)
 
     torch.manual_seed(settings.seed)  # the initial weights
     baseline = MODELS.build("spoof_resnet34", channels=config.channels)
