@@ -6,7 +6,9 @@ the first step (phase 2). The dev EER is measured every `eval_every` steps and t
 best one is kept ("model selection on the dev set"). A run folder holds `model.pt` (the selected
 model) and `metrics.json` (written last: a folder with both is finished and reused, so a re-run
 resumes); `branch.pt` keeps the weights and the optimizer state, by parameter name, at step
-`branch_at`, where the width-learning runs start from.
+`branch_at`, where the width-learning runs start from; `progress.pt`, rewritten at every dev
+evaluation and removed at the end, lets a killed run go on from there with the same batches and
+random numbers, so it ends as an uninterrupted run would.
 """
 
 from __future__ import annotations
@@ -35,13 +37,23 @@ from leanspeech.studies.vad_train import TrainSettings, make_optimizer
 POSITIVE_WEIGHT = 1.5  # bona fide examples are the rarer class (§VI.D)
 
 
-def batches(data: SpoofCrops, settings: TrainSettings) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Endless shuffled batches, new random crops every pass."""
+def batches(data: SpoofCrops, settings: TrainSettings, skip: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Endless shuffled batches, new random crops every pass. The first `skip` batches are passed over
+    without loading them, so a resumed run goes on with the batches it would have seen."""
     generator = torch.Generator().manual_seed(settings.seed)
+    size = min(settings.batch_size, len(data))
     for epoch in itertools.count():
+        # the epoch's index batches, drawn from `generator` exactly as a shuffling DataLoader of `data` draws them
+        order = [b.tolist() for b in DataLoader(range(len(data)), batch_size=size, shuffle=True, drop_last=True,
+                                                generator=generator)]
+        if skip >= len(order):
+            skip -= len(order)
+            continue
         data.set_epoch(epoch)
-        yield from DataLoader(data, batch_size=min(settings.batch_size, len(data)), shuffle=True, drop_last=True,
-                              num_workers=settings.num_workers, generator=generator)
+        # a generator of its own, so that loading draws nothing from `generator` or the global RNG
+        yield from DataLoader(data, batch_sampler=order[skip:], num_workers=settings.num_workers,
+                              generator=torch.Generator())
+        skip = 0
 
 
 @torch.no_grad()
@@ -79,26 +91,53 @@ def load_branch(model: SpeechModel, optimizer: torch.optim.Optimizer, path: Path
         optimizer.state[parameters[name]] = state
 
 
+def save_progress(path: Path, step: int, model: SpeechModel, optimizer: torch.optim.Optimizer,
+                  best: tuple[float, int, dict[str, Any]], history: list[dict[str, Any]], seconds: float) -> None:
+    """Everything a killed run needs to go on exactly as if it had not stopped (written atomically)."""
+    state = {"step": step, "model": model.state_dict(), "optimizer": optimizer.state_dict(), "rng": torch.get_rng_state(),
+             "best": {"eer": best[0], "step": best[1], "model": best[2]}, "history": history, "seconds": seconds}
+    partial = path.with_suffix(".partial")
+    torch.save(state, partial)
+    partial.replace(path)
+
+
+def load_progress(path: Path, model: SpeechModel, optimizer: torch.optim.Optimizer
+                  ) -> tuple[int, tuple[float, int, dict[str, Any]], list[dict[str, Any]], float]:
+    """Restores model, optimizer and RNG from `save_progress`; returns (step, best, history, seconds)."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+    except (RuntimeError, ValueError) as error:
+        raise RuntimeError(f"{path}: does not fit this run ({error}); delete it to train the run from the start") from None
+    torch.set_rng_state(state["rng"])
+    best = state["best"]
+    return state["step"], (best["eer"], best["step"], best["model"]), state["history"], state["seconds"]
+
+
 def train_run(name: str, model: SpeechModel, train: SpoofCrops, dev: SpoofCrops, steps: int, run_dir: Path,
               settings: TrainSettings, eval_every: int, beta: float | None = None, start_from: Path | None = None,
               branch_at: int | None = None) -> dict[str, Any]:
     """Train `steps` batches; `beta` switches width learning on (None: widths frozen at full width);
-    `start_from`: a branch.pt to continue from. Returns the metrics of the dev-selected model."""
+    `start_from`: a branch.pt to continue from. A killed run goes on from its last dev evaluation
+    (`progress.pt`). Returns the metrics of the dev-selected model."""
     if is_finished(run_dir):
         return json.loads((run_dir / "metrics.json").read_text())
     run_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(settings.seed)
     optimizer = make_optimizer(model, settings)
-    if start_from is not None:
+    progress_path = run_dir / "progress.pt"
+    done, best, history, spent = 0, None, [], 0.0
+    if progress_path.exists():
+        done, best, history, spent = load_progress(progress_path, model, optimizer)
+    elif start_from is not None:
         load_branch(model, optimizer, start_from)
     schedule = WidthSchedule(model, beta or 0.0, fixed_until=0 if beta is not None else steps)
     positive = torch.tensor(POSITIVE_WEIGHT)
-    stream = batches(train, settings)
-    best: tuple[float, int, dict[str, Any]] | None = None
-    history: list[dict[str, Any]] = []
-    started = time.monotonic()
+    stream = batches(train, settings, skip=done)
+    started = time.monotonic() - spent
     model.train()
-    progress = tqdm(range(1, steps + 1), desc=f"train {name}", unit="step")
+    progress = tqdm(range(done + 1, steps + 1), desc=f"train {name}", unit="step", initial=done, total=steps)
     for step in progress:
         wav, label = next(stream)
         task_loss = F.binary_cross_entropy_with_logits(model.forward_wav(wav), label, pos_weight=positive)
@@ -116,6 +155,7 @@ def train_run(name: str, model: SpeechModel, train: SpoofCrops, dev: SpoofCrops,
             progress.set_postfix(bce=f"{task_loss.item():.3f}", dev_eer=f"{100 * eer:.1f}%")
             if best is None or eer <= best[0]:  # ties go to the later, (for width learning) smaller model
                 best = (eer, step, copy.deepcopy(model.state_dict()))
+            save_progress(progress_path, step, model, optimizer, best, history, time.monotonic() - started)
     assert best is not None
     model.load_state_dict(best[2])
     model.eval()
@@ -126,4 +166,5 @@ def train_run(name: str, model: SpeechModel, train: SpoofCrops, dev: SpoofCrops,
     }
     save_model(model, run_dir / "model.pt")
     (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    progress_path.unlink()
     return metrics

@@ -1,6 +1,7 @@
 """The anti-spoofing study end to end (--quick) on a synthetic corpus in the ASVspoof 2019 LA layout,
 and the study's handling of bad protocols: missing files skipped and counted, unknown attack ids and
-malformed lines refused with the protocol's line number."""
+malformed lines refused with the protocol's line number; a killed training run resumes to the
+uninterrupted result."""
 
 import csv
 import json
@@ -12,8 +13,11 @@ import torch
 
 from leanspeech.cli import main
 from leanspeech.errors import CorpusError
+from leanspeech.registry import MODELS
+from leanspeech.studies import spoof_train
 from leanspeech.studies.spoof import SpoofStudyConfig
-from leanspeech.studies.spoof_data import fit_length, read_split
+from leanspeech.studies.spoof_data import SpoofCrops, fit_length, read_split
+from leanspeech.studies.vad_train import TrainSettings
 
 RATE = 16000
 PARTS = {"train": ("trn", ["A01", "A02"]), "dev": ("trl", ["A01", "A02"]), "eval": ("trl", ["A04", "A05"])}
@@ -156,3 +160,55 @@ def test_recipes_load(tmp_path):
     bad.write_text("single_stacks: [B7]\n")
     with pytest.raises(Exception, match="B7"):
         SpoofStudyConfig.from_yaml(bad)
+
+
+RESUME_SETTINGS = TrainSettings(batch_size=4, seed=1, width_lr=2e-2, num_workers=0)
+
+
+@pytest.fixture(scope="module")
+def crops(corpus):
+    return (SpoofCrops(read_split(corpus, "train"), RATE, 0.5, random_crop=True, seed=1),
+            SpoofCrops(read_split(corpus, "dev"), RATE, 0.5))
+
+
+def train(folder, crops):
+    torch.manual_seed(0)
+    model = MODELS.build("dyn_spoof_resnet34", channels=(4, 4, 8, 8), min_fraction=0.25)
+    train, dev = crops
+    return model, spoof_train.train_run("DRN", model, train, dev, 9, folder, RESUME_SETTINGS, eval_every=3, beta=1.0)
+
+
+def test_killed_run_resumes_to_the_uninterrupted_result(crops, tmp_path, monkeypatch):
+    whole_model, whole = train(tmp_path / "whole", crops)
+    assert not (tmp_path / "whole" / "progress.pt").exists()  # removed once the run is finished
+
+    save = spoof_train.save_progress
+
+    def killed_after_step_6(path, step, *args):
+        save(path, step, *args)
+        if step == 6:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(spoof_train, "save_progress", killed_after_step_6)
+    with pytest.raises(KeyboardInterrupt):
+        train(tmp_path / "killed", crops)
+    assert torch.load(tmp_path / "killed" / "progress.pt", weights_only=True)["step"] == 6
+    assert not (tmp_path / "killed" / "metrics.json").exists()
+    monkeypatch.setattr(spoof_train, "save_progress", save)
+    resumed_model, resumed = train(tmp_path / "killed", crops)
+
+    for key in ("history", "selected_step", "dev_eer", "live_widths"):
+        assert resumed[key] == whole[key]
+    assert [h["step"] for h in resumed["history"]] == [3, 6, 9]
+    for name, tensor in whole_model.state_dict().items():
+        assert torch.equal(resumed_model.state_dict()[name], tensor), name
+    assert json.loads((tmp_path / "killed" / "metrics.json").read_text())["history"] == whole["history"]
+
+
+def test_progress_of_another_model_is_refused(crops, tmp_path):
+    (tmp_path / "run").mkdir()  # an unfinished run whose progress is that of RN34, not of DRN34
+    model = MODELS.build("spoof_resnet34", channels=(4, 4, 8, 8))
+    torch.save({"step": 3, "model": model.state_dict(), "optimizer": {}, "rng": torch.get_rng_state(),
+                "best": {}, "history": [], "seconds": 0.0}, tmp_path / "run" / "progress.pt")
+    with pytest.raises(RuntimeError, match=r"(?s)progress\.pt: does not fit this run .*delete it"):
+        train(tmp_path / "run", crops)
