@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -36,9 +37,10 @@ from leanspeech.studies.enhance_eval import (
     p_value_table,
     score_condition,
 )
-from leanspeech.studies.enhance_train import load_run, mixture_batches, train_enhancer
+from leanspeech.studies.enhance_train import load_run, train_enhancer
 from leanspeech.studies.recipe import check_keys, read_recipe
 from leanspeech.studies.runs import write_study_record
+from leanspeech.train.batches import endless_batches
 
 NOISY = "noisy"
 EXAMPLES_PER_CONDITION = 2  # enhanced clips of the main test set written as wav, for listening
@@ -129,8 +131,9 @@ def train_models(config: EnhanceStudyConfig, corpus: Path, runs: Path) -> tuple[
     """Pretrain the dense host, then fine-tune one model per P; returns the models and their metrics."""
     data = MixtureDataset(corpus, "train", mixing=mixing(config, config.train_snr_range, config.seed),
                           segment_seconds=config.segment_seconds)
-    def batches(seed: int) -> Iterator[dict]:
-        return mixture_batches(data, config.batch_size, seed, config.num_workers)
+
+    def batches(seed: int) -> Callable[[int], Iterator[dict]]:  # batches(seed)(skip): the stream from batch `skip` on
+        return partial(endless_batches, data, config.batch_size, seed, config.num_workers)
 
     torch.manual_seed(config.seed)  # the initial weights
     dense = build_host(config, 100.0)

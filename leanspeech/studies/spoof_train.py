@@ -14,11 +14,10 @@ random numbers, so it ends as an uninterrupted run would.
 from __future__ import annotations
 
 import copy
-import itertools
 import json
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -33,27 +32,10 @@ from leanspeech.models.io import save_model
 from leanspeech.studies.runs import is_finished
 from leanspeech.studies.spoof_data import SpoofCrops
 from leanspeech.studies.vad_train import TrainSettings, make_optimizer
+from leanspeech.train.batches import endless_batches
+from leanspeech.train.progress import load_progress, save_progress
 
 POSITIVE_WEIGHT = 1.5  # bona fide examples are the rarer class (§VI.D)
-
-
-def batches(data: SpoofCrops, settings: TrainSettings, skip: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Endless shuffled batches, new random crops every pass. The first `skip` batches are passed over
-    without loading them, so a resumed run goes on with the batches it would have seen."""
-    generator = torch.Generator().manual_seed(settings.seed)
-    size = min(settings.batch_size, len(data))
-    for epoch in itertools.count():
-        # the epoch's index batches, drawn from `generator` exactly as a shuffling DataLoader of `data` draws them
-        order = [b.tolist() for b in DataLoader(range(len(data)), batch_size=size, shuffle=True, drop_last=True,
-                                                generator=generator)]
-        if skip >= len(order):
-            skip -= len(order)
-            continue
-        data.set_epoch(epoch)
-        # a generator of its own, so that loading draws nothing from `generator` or the global RNG
-        yield from DataLoader(data, batch_sampler=order[skip:], num_workers=settings.num_workers,
-                              generator=torch.Generator())
-        skip = 0
 
 
 @torch.no_grad()
@@ -91,30 +73,6 @@ def load_branch(model: SpeechModel, optimizer: torch.optim.Optimizer, path: Path
         optimizer.state[parameters[name]] = state
 
 
-def save_progress(path: Path, step: int, model: SpeechModel, optimizer: torch.optim.Optimizer,
-                  best: tuple[float, int, dict[str, Any]], history: list[dict[str, Any]], seconds: float) -> None:
-    """Everything a killed run needs to go on exactly as if it had not stopped (written atomically)."""
-    state = {"step": step, "model": model.state_dict(), "optimizer": optimizer.state_dict(), "rng": torch.get_rng_state(),
-             "best": {"eer": best[0], "step": best[1], "model": best[2]}, "history": history, "seconds": seconds}
-    partial = path.with_suffix(".partial")
-    torch.save(state, partial)
-    partial.replace(path)
-
-
-def load_progress(path: Path, model: SpeechModel, optimizer: torch.optim.Optimizer
-                  ) -> tuple[int, tuple[float, int, dict[str, Any]], list[dict[str, Any]], float]:
-    """Restores model, optimizer and RNG from `save_progress`; returns (step, best, history, seconds)."""
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    try:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-    except (RuntimeError, ValueError) as error:
-        raise RuntimeError(f"{path}: does not fit this run ({error}); delete it to train the run from the start") from None
-    torch.set_rng_state(state["rng"])
-    best = state["best"]
-    return state["step"], (best["eer"], best["step"], best["model"]), state["history"], state["seconds"]
-
-
 def train_run(name: str, model: SpeechModel, train: SpoofCrops, dev: SpoofCrops, steps: int, run_dir: Path,
               settings: TrainSettings, eval_every: int, beta: float | None = None, start_from: Path | None = None,
               branch_at: int | None = None) -> dict[str, Any]:
@@ -129,12 +87,13 @@ def train_run(name: str, model: SpeechModel, train: SpoofCrops, dev: SpoofCrops,
     progress_path = run_dir / "progress.pt"
     done, best, history, spent = 0, None, [], 0.0
     if progress_path.exists():
-        done, best, history, spent = load_progress(progress_path, model, optimizer)
+        done, state = load_progress(progress_path, model, optimizer)
+        best, history, spent = state["best"], state["history"], state["seconds"]
     elif start_from is not None:
         load_branch(model, optimizer, start_from)
     schedule = WidthSchedule(model, beta or 0.0, fixed_until=0 if beta is not None else steps)
     positive = torch.tensor(POSITIVE_WEIGHT)
-    stream = batches(train, settings, skip=done)
+    stream = endless_batches(train, settings.batch_size, settings.seed, settings.num_workers, skip=done)
     started = time.monotonic() - spent
     model.train()
     progress = tqdm(range(done + 1, steps + 1), desc=f"train {name}", unit="step", initial=done, total=steps)
@@ -155,7 +114,8 @@ def train_run(name: str, model: SpeechModel, train: SpoofCrops, dev: SpoofCrops,
             progress.set_postfix(bce=f"{task_loss.item():.3f}", dev_eer=f"{100 * eer:.1f}%")
             if best is None or eer <= best[0]:  # ties go to the later, (for width learning) smaller model
                 best = (eer, step, copy.deepcopy(model.state_dict()))
-            save_progress(progress_path, step, model, optimizer, best, history, time.monotonic() - started)
+            save_progress(progress_path, step, model, optimizer, best=best, history=history,
+                          seconds=time.monotonic() - started)
     assert best is not None
     model.load_state_dict(best[2])
     model.eval()

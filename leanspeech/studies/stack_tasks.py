@@ -62,9 +62,9 @@ class VadTask:
         self.batch_size, self.seed = batch_size, seed
 
     def batches(self) -> Iterator[dict[str, Tensor]]:
-        from leanspeech.studies.vad_train import TrainSettings, mixture_batches
+        from leanspeech.train.batches import endless_batches
 
-        return mixture_batches(self.train, TrainSettings(batch_size=self.batch_size, num_workers=0, seed=self.seed))
+        return endless_batches(self.train, self.batch_size, self.seed)
 
     def loss(self, model: nn.Module, batch: dict[str, Tensor]) -> Tensor:
         return F.binary_cross_entropy(model.forward_wav(batch["mixture"]), batch["labels"])

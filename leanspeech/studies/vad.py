@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -34,12 +35,8 @@ from leanspeech.studies.vad_eval import (
     peer_scores,
     pooled_eer,
 )
-from leanspeech.studies.vad_train import (
-    TrainSettings,
-    load_run,
-    mixture_batches,
-    train_run,
-)
+from leanspeech.studies.vad_train import TrainSettings, load_run, train_run
+from leanspeech.train.batches import endless_batches
 
 BASELINE = "CRNNVAD"
 
@@ -130,21 +127,24 @@ def run_vad_study(config: VadStudyConfig, corpus: str | Path, out: str | Path) -
     print("[2/4] training")
     train_data = MixtureDataset(corpus, "train", segment_seconds=config.segment_seconds, **data_args)
     settings = config.train
+
+    # every run sees the same batches (fresh mixes every pass); batches(skip) starts at batch `skip`
+    batches = partial(endless_batches, train_data, settings.batch_size, settings.seed, settings.num_workers)
+
     runs = out / "runs"
     baseline = _build("crnn_vad", config)
-    base_metrics = train_run(BASELINE, baseline, mixture_batches(train_data, settings),
-                             config.fixed_steps + config.width_steps, runs / "crnnvad", settings)
+    base_metrics = train_run(BASELINE, baseline, batches, config.fixed_steps + config.width_steps, runs / "crnnvad",
+                             settings)
     baseline = load_run(runs / "crnnvad")
     shared = runs / "dcrnnvad-phase1"
-    phase1 = train_run("DCRNNVAD phase 1", _build("dyn_crnn_vad", config), mixture_batches(train_data, settings),
-                       config.fixed_steps, shared, settings)
+    phase1 = train_run("DCRNNVAD phase 1", _build("dyn_crnn_vad", config), batches, config.fixed_steps, shared,
+                       settings)
     variants = {}
     for fraction in config.min_fractions:
         name = variant_name(fraction)
         folder = runs / f"dcrnnvad-{100 * fraction:g}"
         metrics = train_run(name, _build("dyn_crnn_vad", config, min_fraction=fraction),
-                            mixture_batches(train_data, settings), config.width_steps, folder, settings,
-                            beta=config.beta, start_from=shared)
+                            batches, config.width_steps, folder, settings, beta=config.beta, start_from=shared)
         metrics["train_seconds"] += phase1["train_seconds"]  # the shared phase is part of every variant
         consolidated = consolidate(load_run(folder)).eval()
         save_model(consolidated, folder / "consolidated.pt")

@@ -2,28 +2,27 @@
 
 A run folder holds `model.pt` (the `save_model` format), `state.pt` (optimizer state, for branching
 the width-learning runs off the shared fixed-width phase) and `metrics.json`; a folder with all
-three is finished and is reused as it is, so re-running the study resumes after the last finished run.
+three is finished and is reused as it is, so re-running the study resumes after the last finished run;
+an unfinished one goes on from its last `progress.pt` (every `CHECKPOINT_EVERY` steps) as if it had not stopped.
 """
 
 from __future__ import annotations
 
-import itertools
 import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from leanspeech.compress.width import WidthSchedule, dynamic_widths, parameter_groups
-from leanspeech.data.datasets import MixtureDataset
 from leanspeech.models.base import SpeechModel
 from leanspeech.models.io import load_model, save_model
 from leanspeech.studies.runs import is_finished
+from leanspeech.train.progress import CHECKPOINT_EVERY, load_progress, save_progress
 
 
 @dataclass
@@ -36,18 +35,6 @@ class TrainSettings:
     seed: int = 0
 
 
-def mixture_batches(dataset: MixtureDataset, settings: TrainSettings) -> Iterator[dict[str, torch.Tensor]]:
-    """Endless shuffled batches, fresh mixes every pass over the speech files (`set_epoch`)."""
-    generator = torch.Generator().manual_seed(settings.seed)
-    # A split smaller than one batch gives short batches rather than none (an endless empty loop).
-    drop_last = len(dataset) >= settings.batch_size
-    for epoch in itertools.count():
-        dataset.set_epoch(epoch)  # workers are re-created each pass, so they see the new epoch
-        loader = DataLoader(dataset, batch_size=settings.batch_size, shuffle=True, drop_last=drop_last,
-                            num_workers=settings.num_workers, generator=generator)
-        yield from loader
-
-
 def make_optimizer(model: SpeechModel, settings: TrainSettings) -> torch.optim.AdamW:
     weights, widths = parameter_groups(model, settings.weight_decay)
     return torch.optim.AdamW([weights, {**widths, "lr": settings.width_lr}], lr=settings.lr)
@@ -56,7 +43,7 @@ def make_optimizer(model: SpeechModel, settings: TrainSettings) -> torch.optim.A
 def train_run(
     name: str,
     model: SpeechModel,
-    batches: Iterator[dict[str, torch.Tensor]],
+    batches: Callable[[int], Iterator[dict[str, torch.Tensor]]],
     steps: int,
     run_dir: Path,
     settings: TrainSettings,
@@ -65,22 +52,29 @@ def train_run(
 ) -> dict[str, Any]:
     """Train `model` for `steps` batches into `run_dir`; `beta` switches width learning on from the
     first step (phase 2), None keeps the widths frozen at full width (phase 1 and fixed models).
-    `start_from`: a finished run folder whose weights and optimizer state this run continues."""
+    `start_from`: a finished run folder whose weights and optimizer state this run continues.
+    `batches(skip)`: the run's batch stream from batch `skip` on (`endless_batches`)."""
     if is_finished(run_dir, also=("state.pt",)):
         return json.loads((run_dir / "metrics.json").read_text())
+    run_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(settings.seed)
     optimizer = make_optimizer(model, settings)
-    if start_from is not None:
+    progress_path = run_dir / "progress.pt"
+    done, losses, spent = 0, [], 0.0
+    if progress_path.exists():
+        done, state = load_progress(progress_path, model, optimizer)
+        losses, spent = state["losses"], state["seconds"]
+    elif start_from is not None:
         state = torch.load(start_from / "state.pt", map_location="cpu", weights_only=True)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
     schedule = WidthSchedule(model, beta or 0.0, fixed_until=0 if beta is not None else steps)
+    stream = batches(skip=done)
     model.train()
-    started = time.monotonic()
-    losses: list[float] = []
-    progress = tqdm(range(steps), desc=f"train {name}", unit="step")
+    started = time.monotonic() - spent
+    progress = tqdm(range(done, steps), desc=f"train {name}", unit="step", initial=done, total=steps)
     for step in progress:
-        batch = next(batches)
+        batch = next(stream)
         probability = model.forward_wav(batch["mixture"])
         task_loss = F.binary_cross_entropy(probability, batch["labels"])
         loss = task_loss + schedule.penalty(step)
@@ -92,8 +86,9 @@ def train_run(
         if step % 20 == 0:
             widths = {n.removesuffix(".width"): w.live_units() for n, w in dynamic_widths(model).items()}
             progress.set_postfix(bce=f"{sum(losses[-20:]) / len(losses[-20:]):.3f}", **widths)
+        if (step + 1) % CHECKPOINT_EVERY == 0:
+            save_progress(progress_path, step + 1, model, optimizer, losses=losses, seconds=time.monotonic() - started)
     model.eval()
-    run_dir.mkdir(parents=True, exist_ok=True)
     metrics = {
         "name": name,
         "steps": steps,
@@ -105,6 +100,7 @@ def train_run(
     save_model(model, run_dir / "model.pt")
     torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict()}, run_dir / "state.pt")
     (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))  # written last: marks the run finished
+    progress_path.unlink(missing_ok=True)
     return metrics
 
 

@@ -18,6 +18,7 @@ from leanspeech.studies import spoof_train
 from leanspeech.studies.spoof import SpoofStudyConfig
 from leanspeech.studies.spoof_data import SpoofCrops, fit_length, read_split
 from leanspeech.studies.vad_train import TrainSettings
+from leanspeech.train.progress import save_progress
 
 RATE = 16000
 PARTS = {"train": ("trn", ["A01", "A02"]), "dev": ("trl", ["A01", "A02"]), "eval": ("trl", ["A04", "A05"])}
@@ -184,8 +185,8 @@ def test_killed_run_resumes_to_the_uninterrupted_result(crops, tmp_path, monkeyp
 
     save = spoof_train.save_progress
 
-    def killed_after_step_6(path, step, *args):
-        save(path, step, *args)
+    def killed_after_step_6(path, step, *args, **kwargs):
+        save(path, step, *args, **kwargs)
         if step == 6:
             raise KeyboardInterrupt
 
@@ -208,7 +209,6 @@ def test_killed_run_resumes_to_the_uninterrupted_result(crops, tmp_path, monkeyp
 def test_progress_of_another_model_is_refused(crops, tmp_path):
     (tmp_path / "run").mkdir()  # an unfinished run whose progress is that of RN34, not of DRN34
     model = MODELS.build("spoof_resnet34", channels=(4, 4, 8, 8))
-    torch.save({"step": 3, "model": model.state_dict(), "optimizer": {}, "rng": torch.get_rng_state(),
-                "best": {}, "history": [], "seconds": 0.0}, tmp_path / "run" / "progress.pt")
+    save_progress(tmp_path / "run" / "progress.pt", 3, model, torch.optim.AdamW(model.parameters()))
     with pytest.raises(RuntimeError, match=r"(?s)progress\.pt: does not fit this run .*delete it"):
         train(tmp_path / "run", crops)

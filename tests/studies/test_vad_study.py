@@ -95,8 +95,11 @@ def test_quick_demo_end_to_end_and_resume(tiny_corpus, tmp_path, capsys):
 def test_a_finished_run_is_reused_and_a_variant_branches_off_phase_one(tmp_path):
     torch.manual_seed(0)
     generator = torch.Generator().manual_seed(0)
-    batches = iter(lambda: {"mixture": 0.1 * torch.randn(2, 4096, generator=generator),
-                            "labels": (torch.rand(2, 17, generator=generator) > 0.5).float()}, None)
+    stream = iter(lambda: {"mixture": 0.1 * torch.randn(2, 4096, generator=generator),
+                           "labels": (torch.rand(2, 17, generator=generator) > 0.5).float()}, None)
+
+    def batches(skip):
+        return stream
     settings = TrainSettings(batch_size=2, width_lr=0.05)
     small = dict(conv_channels=4, gru_hidden=4)
     phase1 = train_run("p1", MODELS.build("dyn_crnn_vad", **small), batches, 2, tmp_path / "p1", settings)
