@@ -4,8 +4,8 @@ The loss compares the model's output on the noisy features with the clean featur
 of both waveforms): for the GRU host, enhanced vs clean magnitude (the paper's magnitude MSE).
 A run folder holds `model.pt` (the `save_model` format) and `metrics.json`, written last; a folder
 with both is finished and is reused as it is, so re-running the study resumes after the last
-finished run; an unfinished one goes on from its last `progress.pt` (every `CHECKPOINT_EVERY` steps) as if it had not
-stopped.
+finished run; an unfinished one goes on from its last `progress.pt` (every `CHECKPOINT_EVERY`
+steps) as if it had not stopped.
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 A run folder holds `model.pt` (the `save_model` format), `state.pt` (optimizer state, for branching
 the width-learning runs off the shared fixed-width phase) and `metrics.json`; a folder with all
 three is finished and is reused as it is, so re-running the study resumes after the last finished run;
-an unfinished one goes on from its last `progress.pt` (every `CHECKPOINT_EVERY` steps) as if it had not stopped.
+an unfinished one goes on from its last `progress.pt` (every `CHECKPOINT_EVERY` steps) as if it had
+not stopped.
 """
 
 from __future__ import annotations
