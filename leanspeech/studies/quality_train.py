@@ -2,7 +2,8 @@
 
 Adam (lr 1e-3), batch 128, MSE; ReduceLROnPlateau (factor 0.9, patience 5) and early stopping
 (patience 25) on the validation MSE, keeping the best epoch's weights. A finished run folder
-(`model.pt` + `metrics.json`) is reused as it is, so a re-run of the study resumes after it.
+(`model.pt` + `metrics.json`) is reused as it is, so a re-run of the study resumes after it; an
+unfinished one goes on from its last epoch (`progress.pt`) as if it had not stopped.
 
 `crop_seconds` (default None: the whole 9 s segment, as in the paper) trains on one random window of
 that length per segment and epoch instead, cut from the cached features as a tensor slice: a step
@@ -37,6 +38,7 @@ from leanspeech.errors import LeanspeechError
 from leanspeech.models.base import SpeechModel
 from leanspeech.models.io import load_model, save_model
 from leanspeech.studies.runs import is_finished
+from leanspeech.train.progress import load_progress, save_progress
 
 FRAME_RATE = 50  # QualityCNN's log-mel frames per second: hop 320 at 16 kHz
 
@@ -78,8 +80,9 @@ def predict(model: torch.nn.Module, features: Tensor, batch_size: int = 64) -> T
 
 
 def fit(model: SpeechModel, train: tuple[Tensor, Tensor], val: tuple[Tensor, Tensor], settings: TrainSettings,
-        seed: int, name: str = "model") -> tuple[SpeechModel, dict[str, Any]]:
-    """Train `model` on (features, labels); returns it at its best validation MSE, and the run's metrics."""
+        seed: int, name: str = "model", progress: Path | None = None) -> tuple[SpeechModel, dict[str, Any]]:
+    """Train `model` on (features, labels); returns it at its best validation MSE, and the run's metrics.
+    `progress`: a checkpoint file, written after every epoch and continued from when it exists."""
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
@@ -88,9 +91,16 @@ def fit(model: SpeechModel, train: tuple[Tensor, Tensor], val: tuple[Tensor, Ten
     features, labels = train
     frames = settings.crop_frames(features.shape[-1])
     model.to(memory_format=torch.channels_last)
-    best, best_state, best_epoch, history = math.inf, None, 0, []
-    started = time.monotonic()
-    epochs = tqdm(range(settings.epochs), desc=f"training {name}", unit="epoch")
+    best, best_state, best_epoch, history, spent = math.inf, None, 0, [], 0.0
+    if progress is not None and progress.exists():
+        _, state = load_progress(progress, model, optimizer)
+        scheduler.load_state_dict(state["scheduler"])
+        generator.set_state(state["generator"])
+        best, best_state, best_epoch, history, spent = (state[k] for k in ("best", "best_state", "best_epoch",
+                                                                             "history", "seconds"))
+    started = time.monotonic() - spent
+    epochs = tqdm(range(len(history), settings.epochs), desc=f"training {name}", unit="epoch", initial=len(history),
+                  total=settings.epochs)
     for epoch in epochs:
         model.train()
         order = torch.randperm(len(features), generator=generator)
@@ -110,6 +120,10 @@ def fit(model: SpeechModel, train: tuple[Tensor, Tensor], val: tuple[Tensor, Ten
             best, best_state, best_epoch = val_mse, copy.deepcopy(model.state_dict()), epoch
         elif epoch - best_epoch >= settings.stop_patience:
             break
+        if progress is not None:
+            save_progress(progress, epoch + 1, model, optimizer, scheduler=scheduler.state_dict(),
+                          generator=generator.get_state(), best=best, best_state=best_state, best_epoch=best_epoch,
+                          history=history, seconds=time.monotonic() - started)
     model.load_state_dict(best_state)
     model.to(memory_format=torch.contiguous_format)
     metrics = {"best_epoch": best_epoch, "val_mse": best, "epochs_run": len(history),
@@ -133,8 +147,9 @@ def fit_or_load(folder: Path, build: Callable[[], SpeechModel], train: tuple[Ten
         model = load_model(folder / "model.pt")
         return model.eval(), json.loads((folder / "metrics.json").read_text())
     torch.manual_seed(seed)  # the initial weights depend on the seed too
-    model, metrics = fit(build(), train, val, settings, seed, name)
     folder.mkdir(parents=True, exist_ok=True)
+    model, metrics = fit(build(), train, val, settings, seed, name, progress=folder / "progress.pt")
     save_model(model, folder / "model.pt")
     (folder / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    (folder / "progress.pt").unlink(missing_ok=True)
     return model, metrics

@@ -56,9 +56,9 @@ from leanspeech.studies.runs import write_study_record
 from leanspeech.studies.sqa_report import agreement_by_condition, evaluate, write_report
 from leanspeech.studies.sqa_teacher_prune import TeacherPruning, centre_crops, load_pruned, prune_teacher
 from leanspeech.studies.sqa_train import (
+    MixedBatches,
     Pool,
     StudentTraining,
-    batches,
     fit_label_map,
     map_labels,
     precise_batchnorm,
@@ -231,14 +231,15 @@ def run_sqa_study(config: SqaStudyConfig, corpus: str | Path, out: str | Path, w
     trained_on = {"features": unlabeled.features, "teacher": unlabeled.targets.numpy(),
                   "conditions": conditions_of([clips[i] for i in unlabeled_index])}
 
-    def draw(unlabeled_pool: Pool | None, labeled: Pool, mix: float) -> Callable:
+    def draw(unlabeled_pool: Pool | None, labeled: Pool, mix: float) -> MixedBatches:
         generator = torch.Generator().manual_seed(config.seed)
-        return batches(unlabeled_pool, labeled, mix, config.train.batch_size, config.train.dataset_cap, generator,
-                       config.train.window_frames)
+        return MixedBatches(unlabeled_pool, labeled, mix, config.train.batch_size, config.train.dataset_cap, generator,
+                            config.train.window_frames)
 
     def fit(name: str, size: str, source: Callable, val) -> tuple[torch.nn.Module, dict]:
         return train_or_load(out / "models" / name, lambda: _seeded_student(size, config.seed),
-                             lambda m: train_student(m, source(), val, config.train, config.seed, name))
+                             lambda m, progress: train_student(m, source(), val, config.train, config.seed, name,
+                                                               progress))
 
     score = config.train.score
     rows: list[dict[str, Any]] = []

@@ -3,6 +3,7 @@
 A plain loop rather than the Lightning engine: each batch mixes two pools with their own targets
 (unlabeled clips with teacher labels, labeled clips with mapped ground truth, `round(p · batch)` of the
 latter) and validation runs every `val_every` steps, as in the paper; features are computed once.
+A killed run goes on from its last validation (`progress.pt`) as if it had not stopped.
 Labeled clips are drawn with `capped_weights`, so a dataset larger than `dataset_cap` is down-weighted.
 
 Features are computed once per clip, whole (studies/sqa.py). Each training example is a random window
@@ -42,6 +43,7 @@ from leanspeech.metrics import pcc
 from leanspeech.models.base import SpeechModel
 from leanspeech.models.io import load_model, save_model
 from leanspeech.studies.runs import is_finished
+from leanspeech.train.progress import load_progress, save_progress
 
 FRAME_RATE = 100  # feature frames per second: hop 160 at 16 kHz (models/quality_student.py)
 LR_SCHEDULES = ("constant", "cosine")
@@ -121,26 +123,30 @@ def map_labels(labels: Tensor, scale: float, shift: float) -> Tensor:
     return 1.0 + 4.0 * torch.sigmoid(scale * to_logits(labels) + shift)
 
 
-def batches(unlabeled: Pool | None, labeled: Pool | None, mix: float, batch_size: int, cap: int,
-            generator: torch.Generator, frames: int) -> Callable[[], tuple[Tensor, Tensor]]:
+class MixedBatches:
     """A batch sampler: `round(mix · batch)` labeled clips (capped weights), the rest unlabeled (uniform),
-    each a random window of `frames`."""
-    n_labeled = round(mix * batch_size) if unlabeled is not None else batch_size
-    if n_labeled and (labeled is None or not len(labeled)):
-        raise ValueError("a labeled mix-in fraction needs labeled clips")
-    weights = capped_weights(labeled.datasets, cap) if labeled is not None and len(labeled) else None
+    each a random window of `frames`; every draw comes from `generator` (saved with a run's progress)."""
 
-    def draw() -> tuple[Tensor, Tensor]:
+    def __init__(self, unlabeled: Pool | None, labeled: Pool | None, mix: float, batch_size: int, cap: int,
+                 generator: torch.Generator, frames: int):
+        self.n_labeled = round(mix * batch_size) if unlabeled is not None else batch_size
+        if self.n_labeled and (labeled is None or not len(labeled)):
+            raise ValueError("a labeled mix-in fraction needs labeled clips")
+        self.weights = capped_weights(labeled.datasets, cap) if labeled is not None and len(labeled) else None
+        self.unlabeled, self.labeled, self.batch_size = unlabeled, labeled, batch_size
+        self.generator, self.frames = generator, frames
+
+    def __call__(self) -> tuple[Tensor, Tensor]:
         parts = []
-        if n_labeled:
-            index = torch.multinomial(weights, n_labeled, replacement=True, generator=generator)
-            parts.append((random_windows(labeled.features, index, frames, generator), labeled.targets[index]))
-        if batch_size - n_labeled:
-            index = torch.randint(len(unlabeled), (batch_size - n_labeled,), generator=generator)
-            parts.append((random_windows(unlabeled.features, index, frames, generator), unlabeled.targets[index]))
+        if self.n_labeled:
+            index = torch.multinomial(self.weights, self.n_labeled, replacement=True, generator=self.generator)
+            parts.append((random_windows(self.labeled.features, index, self.frames, self.generator),
+                          self.labeled.targets[index]))
+        if self.batch_size - self.n_labeled:
+            index = torch.randint(len(self.unlabeled), (self.batch_size - self.n_labeled,), generator=self.generator)
+            parts.append((random_windows(self.unlabeled.features, index, self.frames, self.generator),
+                          self.unlabeled.targets[index]))
         return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
-
-    return draw
 
 
 @torch.no_grad()
@@ -162,17 +168,26 @@ def precise_batchnorm(model: torch.nn.Module, draw: Callable[[], tuple[Tensor, T
         update_bn((draw() for _ in range(count)), model)
 
 
-def train_student(model: SpeechModel, draw: Callable[[], tuple[Tensor, Tensor]], val: Pool, settings: StudentTraining,
-                  seed: int, name: str) -> tuple[SpeechModel, dict[str, Any]]:
+def train_student(model: SpeechModel, draw: MixedBatches, val: Pool, settings: StudentTraining, seed: int, name: str,
+                  progress: Path | None = None) -> tuple[SpeechModel, dict[str, Any]]:
     """AdamW on MSE for `settings.steps`; returns the model at its best validation MSE (or PCC, `select_by`),
-    and its history."""
+    and its history. `progress`: a checkpoint file, written at every validation and continued from."""
     torch.manual_seed(seed)
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, settings.steps)
                  if settings.lr_schedule == "cosine" else None)
     best, best_state, kept, history, losses = -math.inf, copy.deepcopy(model.state_dict()), None, [], []
-    started = time.monotonic()
-    bar = tqdm(range(1, settings.steps + 1), desc=f"training {name}", unit="step", leave=False)
+    done, spent = 0, 0.0
+    if progress is not None and progress.exists():
+        done, state = load_progress(progress, model, optimizer)
+        if scheduler is not None:
+            scheduler.load_state_dict(state["scheduler"])
+        draw.generator.set_state(state["generator"])
+        best, best_state, kept, history = state["best"], state["best_state"], state["kept"], state["history"]
+        spent = state["seconds"]
+    started = time.monotonic() - spent
+    bar = tqdm(range(done + 1, settings.steps + 1), desc=f"training {name}", unit="step", leave=False, initial=done,
+               total=settings.steps)
     for step in bar:
         model.train()
         features, targets = draw()
@@ -195,19 +210,25 @@ def train_student(model: SpeechModel, draw: Callable[[], tuple[Tensor, Tensor]],
             merit = -math.inf if math.isnan(merit) else merit  # constant scores have no PCC
             if kept is None or merit > best:
                 best, best_state, kept = merit, copy.deepcopy(model.state_dict()), history[-1]
+            if progress is not None:
+                save_progress(progress, step, model, optimizer, generator=draw.generator.get_state(), best=best,
+                              best_state=best_state, kept=kept, history=history, seconds=time.monotonic() - started,
+                              scheduler=scheduler.state_dict() if scheduler is not None else None)
     model.load_state_dict(best_state)
     return model.eval(), {"best_step": kept["step"], "val_mse": kept["val_mse"], "val_pcc": kept["val_pcc"],
                           "train_seconds": time.monotonic() - started,
                           "history": history}
 
 
-def train_or_load(folder: Path, build: Callable[[], SpeechModel], train: Callable[[SpeechModel], tuple[SpeechModel, dict]],
-                  ) -> tuple[SpeechModel, dict[str, Any]]:
-    """A finished run in `folder` (model.pt + metrics.json) is reused, so a re-run of the study resumes."""
+def train_or_load(folder: Path, build: Callable[[], SpeechModel],
+                  train: Callable[[SpeechModel, Path], tuple[SpeechModel, dict]]) -> tuple[SpeechModel, dict[str, Any]]:
+    """A finished run in `folder` (model.pt + metrics.json) is reused, so a re-run of the study resumes;
+    `train(model, progress file)` goes on from an unfinished one's checkpoint."""
     if is_finished(folder):
         return load_model(folder / "model.pt").eval(), json.loads((folder / "metrics.json").read_text())
-    model, metrics = train(build())
     folder.mkdir(parents=True, exist_ok=True)
+    model, metrics = train(build(), folder / "progress.pt")
     save_model(model, folder / "model.pt")
     (folder / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    (folder / "progress.pt").unlink(missing_ok=True)
     return model, metrics

@@ -1,5 +1,5 @@
-"""A killed VAD or enhancement training run goes on from its last checkpoint (progress.pt, every
-CHECKPOINT_EVERY steps) and ends exactly where an uninterrupted run ends."""
+"""A killed VAD, enhancement, quality or SQA-student training run goes on from its last checkpoint
+(progress.pt) and ends exactly where an uninterrupted run ends (the spoof study's: test_spoof_study.py)."""
 
 from functools import partial
 
@@ -67,6 +67,75 @@ def test_killed_run_resumes_to_the_uninterrupted_result(module, train, tmp_path,
     monkeypatch.setattr(module, "save_progress", save)
     resumed_model, resumed = train(tmp_path / "killed")
 
+    assert {k: v for k, v in resumed.items() if k != "train_seconds"} == {
+        k: v for k, v in whole.items() if k != "train_seconds"}
+    for name, tensor in whole_model.state_dict().items():
+        assert torch.equal(resumed_model.state_dict()[name], tensor), name
+
+
+def test_killed_quality_run_resumes_to_the_uninterrupted_result(tmp_path, monkeypatch):
+    from leanspeech.models.quality_cnn import QualityCNN
+    from leanspeech.studies import quality_train
+
+    generator = torch.Generator().manual_seed(0)
+    train = torch.randn(6, 120, 60, generator=generator), torch.rand(6, generator=generator) + 1
+    val = torch.randn(2, 120, 60, generator=generator), torch.rand(2, generator=generator) + 1
+    settings = quality_train.TrainSettings(epochs=4, batch_size=4, crop_seconds=0.5)
+
+    def fit(folder):
+        return quality_train.fit_or_load(folder, QualityCNN, train, val, settings, seed=0, name="q")
+
+    whole_model, whole = fit(tmp_path / "whole")
+    save = quality_train.save_progress
+
+    def killed_after_epoch_2(path, epoch, *args, **kwargs):
+        save(path, epoch, *args, **kwargs)
+        if epoch == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(quality_train, "save_progress", killed_after_epoch_2)
+    with pytest.raises(KeyboardInterrupt):
+        fit(tmp_path / "killed")
+    monkeypatch.setattr(quality_train, "save_progress", save)
+    resumed_model, resumed = fit(tmp_path / "killed")
+    assert not (tmp_path / "killed" / "progress.pt").exists()
+    assert resumed["history"] == whole["history"] and resumed["best_epoch"] == whole["best_epoch"]
+    for name, tensor in whole_model.state_dict().items():
+        assert torch.equal(resumed_model.state_dict()[name], tensor), name
+
+
+def test_killed_sqa_student_resumes_to_the_uninterrupted_result(tmp_path, monkeypatch):
+    from leanspeech.models.quality_student import QualityStudent
+    from leanspeech.studies import sqa_train
+
+    generator = torch.Generator().manual_seed(0)
+    pool = sqa_train.Pool([torch.randn(2, 161, 60, generator=generator) for _ in range(6)], torch.linspace(1, 4, 6),
+                          ["a"] * 6)
+    settings = sqa_train.StudentTraining(steps=6, val_every=2, window_seconds=0.4, lr_schedule="cosine",
+                                         precise_bn_batches=1)
+
+    def fit(folder):
+        def train(model, progress):
+            draw = sqa_train.MixedBatches(pool, None, 0.0, 4, 10, torch.Generator().manual_seed(0), 40)
+            return sqa_train.train_student(model, draw, pool, settings, seed=0, name="s", progress=progress)
+
+        torch.manual_seed(0)
+        return sqa_train.train_or_load(folder, lambda: QualityStudent("xxs"), train)
+
+    whole_model, whole = fit(tmp_path / "whole")
+    save = sqa_train.save_progress
+
+    def killed_after_step_4(path, step, *args, **kwargs):
+        save(path, step, *args, **kwargs)
+        if step == 4:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(sqa_train, "save_progress", killed_after_step_4)
+    with pytest.raises(KeyboardInterrupt):
+        fit(tmp_path / "killed")
+    monkeypatch.setattr(sqa_train, "save_progress", save)
+    resumed_model, resumed = fit(tmp_path / "killed")
+    assert not (tmp_path / "killed" / "progress.pt").exists()
     assert {k: v for k, v in resumed.items() if k != "train_seconds"} == {
         k: v for k, v in whole.items() if k != "train_seconds"}
     for name, tensor in whole_model.state_dict().items():

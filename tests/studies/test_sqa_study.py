@@ -18,9 +18,9 @@ from leanspeech.models.quality_student import QualityStudent
 from leanspeech.studies.sqa import SqaStudyConfig, is_labeled, run_sqa_study
 from leanspeech.studies.sqa_report import agreement_by_condition
 from leanspeech.studies.sqa_train import (
+    MixedBatches,
     Pool,
     StudentTraining,
-    batches,
     capped_weights,
     fit_label_map,
     map_labels,
@@ -102,7 +102,7 @@ def test_cosine_schedule_decays_the_learning_rate_to_zero():
     torch.manual_seed(0)
     model = QualityStudent("xxs")
     pool_ = Pool([torch.randn(2, 161, 60) for _ in range(6)], torch.full((6,), 3.0), ["a"] * 6)
-    draw = batches(pool_, None, 0.0, 4, 10, torch.Generator().manual_seed(0), 40)
+    draw = MixedBatches(pool_, None, 0.0, 4, 10, torch.Generator().manual_seed(0), 40)
     settings = StudentTraining(steps=4, val_every=2, window_seconds=0.4, lr_schedule="cosine", precise_bn_batches=0)
     seen: list[float] = []
     step = torch.optim.AdamW.step
@@ -122,7 +122,7 @@ def test_the_kept_checkpoint_is_the_best_by_the_chosen_metric(select_by):
     torch.manual_seed(0)
     train_pool = Pool([torch.randn(2, 161, 60) for _ in range(6)], torch.linspace(1, 4, 6), ["a"] * 6)
     val = Pool([torch.randn(2, 161, 60) for _ in range(5)], torch.linspace(1.5, 4.5, 5), ["a"] * 5)
-    draw = batches(train_pool, None, 0.0, 4, 10, torch.Generator().manual_seed(0), 40)
+    draw = MixedBatches(train_pool, None, 0.0, 4, 10, torch.Generator().manual_seed(0), 40)
     settings = StudentTraining(steps=6, val_every=1, window_seconds=0.4, lr=0.01, precise_bn_batches=0,
                                select_by=select_by)
     model, metrics = train_student(QualityStudent("xxs"), draw, val, settings, seed=0, name=select_by)
@@ -138,7 +138,7 @@ def test_precise_batchnorm_replaces_drifting_running_statistics():
     torch.manual_seed(0)
     model = QualityStudent("xxs")
     pool_features = [torch.randn(2, 161, 60) for _ in range(6)]
-    draw = batches(Pool(pool_features, torch.full((6,), 3.0), ["a"] * 6), None, 0.0, 4, 10,
+    draw = MixedBatches(Pool(pool_features, torch.full((6,), 3.0), ["a"] * 6), None, 0.0, 4, 10,
                    torch.Generator().manual_seed(0), 40)
     norm = model.head.input_norm
     norm.running_mean.fill_(100.0)  # stale statistics, far from the data's
