@@ -1,5 +1,5 @@
-"""Mid-run checkpoints of the studies' step-counted training loops: a killed run goes on from its last
-checkpoint and ends as an uninterrupted run would (with `endless_batches(..., skip=step)`)."""
+"""Mid-run checkpoints of the studies' training loops: a killed run goes on from its last checkpoint and
+ends as an uninterrupted run would (a loop over `endless_batches` resumes it with `skip=step`)."""
 
 from __future__ import annotations
 
