@@ -16,8 +16,9 @@ The corpus is a folder in the ASVspoof 2019 LA layout (the real one, or one buil
 selects each on the dev EER, consolidates, scores the eval split and profiles; `seeds: N` in the recipe
 repeats all of it for N seeds. Writes results.csv (per model: EER overall and per attack, mean ± std over
 seeds, parameters, FLOP/s and the share saved against RN34, learned channels per stack), runs.csv (per
-model and seed), results.json and eer_vs_flops.png (the paper's Fig. 8); re-running resumes after the
-last finished run (with more seeds too), and an --out made by another recipe or corpus is refused.
+model and seed), results.json and eer_vs_flops.png (the paper's Fig. 8); re-running resumes (finished
+runs are reused, a killed one goes on from its last dev evaluation; more seeds can be added), and an
+--out made by another recipe or corpus is refused.
 """
 
 QUICK = dict(fixed_steps=2, width_steps=2, eval_every=2, all_stacks_min_fractions=(0.25,), single_stacks=("B3",),
