@@ -172,38 +172,14 @@ def crops(corpus):
             SpoofCrops(read_split(corpus, "dev"), RATE, 0.5))
 
 
-def train(folder, crops):
+def train_drn(folder, crops):
     torch.manual_seed(0)
     model = MODELS.build("dyn_spoof_resnet34", channels=(4, 4, 8, 8), min_fraction=0.25)
-    train, dev = crops
-    return model, spoof_train.train_run("DRN", model, train, dev, 9, folder, RESUME_SETTINGS, eval_every=3, beta=1.0)
+    return model, spoof_train.train_run("DRN", model, *crops, 9, folder, RESUME_SETTINGS, eval_every=3, beta=1.0)
 
 
-def test_killed_run_resumes_to_the_uninterrupted_result(crops, tmp_path, monkeypatch):
-    whole_model, whole = train(tmp_path / "whole", crops)
-    assert not (tmp_path / "whole" / "progress.pt").exists()  # removed once the run is finished
-
-    save = spoof_train.save_progress
-
-    def killed_after_step_6(path, step, *args, **kwargs):
-        save(path, step, *args, **kwargs)
-        if step == 6:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(spoof_train, "save_progress", killed_after_step_6)
-    with pytest.raises(KeyboardInterrupt):
-        train(tmp_path / "killed", crops)
-    assert torch.load(tmp_path / "killed" / "progress.pt", weights_only=True)["step"] == 6
-    assert not (tmp_path / "killed" / "metrics.json").exists()
-    monkeypatch.setattr(spoof_train, "save_progress", save)
-    resumed_model, resumed = train(tmp_path / "killed", crops)
-
-    for key in ("history", "selected_step", "dev_eer", "live_widths"):
-        assert resumed[key] == whole[key]
-    assert [h["step"] for h in resumed["history"]] == [3, 6, 9]
-    for name, tensor in whole_model.state_dict().items():
-        assert torch.equal(resumed_model.state_dict()[name], tensor), name
-    assert json.loads((tmp_path / "killed" / "metrics.json").read_text())["history"] == whole["history"]
+def test_killed_run_resumes_to_the_uninterrupted_result(crops, resumes_exactly):
+    resumes_exactly(spoof_train, lambda folder: train_drn(folder, crops), at=6)
 
 
 def test_progress_of_another_model_is_refused(crops, tmp_path):
@@ -211,4 +187,4 @@ def test_progress_of_another_model_is_refused(crops, tmp_path):
     model = MODELS.build("spoof_resnet34", channels=(4, 4, 8, 8))
     save_progress(tmp_path / "run" / "progress.pt", 3, model, torch.optim.AdamW(model.parameters()))
     with pytest.raises(RuntimeError, match=r"(?s)progress\.pt: does not fit this run .*delete it"):
-        train(tmp_path / "run", crops)
+        train_drn(tmp_path / "run", crops)
