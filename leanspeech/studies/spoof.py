@@ -132,7 +132,9 @@ def run_spoof_study(config: SpoofStudyConfig, corpus: str | Path, out: str | Pat
     started = time.monotonic()
     corpus, out = Path(corpus), Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    check_same_study(out, corpus, asdict(config), may_change=("seeds", "profile_seconds"))
+    # a run's folder name says which stacks learn and down to which width: the lists of runs may change
+    check_same_study(out, corpus, asdict(config), may_change=(
+        "seeds", "profile_seconds", "all_stacks_min_fractions", "single_stacks", "single_stack_min_fractions"))
     write_study_record(out, corpus, asdict(config))
     rate = MODELS.build("spoof_resnet34", channels=config.channels).sample_rate
     print("[1/3] reading the corpus")

@@ -17,8 +17,8 @@ selects each on the dev EER, consolidates, scores the eval split and profiles; `
 repeats all of it for N seeds. Writes results.csv (per model: EER overall and per attack, mean ± std over
 seeds, parameters, FLOP/s and the share saved against RN34, learned channels per stack), runs.csv (per
 model and seed), results.json and eer_vs_flops.png (the paper's Fig. 8); re-running resumes (finished
-runs are reused, a killed one goes on from its last dev evaluation; more seeds can be added), and an
---out made by another recipe or corpus is refused.
+runs are reused, a killed one goes on from its last dev evaluation). A recipe may then list more seeds
+or other DRN34 runs; an --out made with other training settings or another corpus is refused.
 """
 
 QUICK = dict(fixed_steps=2, width_steps=2, eval_every=2, all_stacks_min_fractions=(0.25,), single_stacks=("B3",),
