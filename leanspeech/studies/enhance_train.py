@@ -65,7 +65,9 @@ def train_enhancer(
         if step % 10 == 0:
             progress.set_postfix(loss=f"{sum(losses[-20:]) / len(losses[-20:]):.4f}")
         if (step + 1) % CHECKPOINT_EVERY == 0:
-            save_progress(progress_path, step + 1, model, optimizer, losses=losses, seconds=time.monotonic() - started)
+            # the last 50 losses are all the metrics read: the checkpoint does not grow with the run
+            save_progress(progress_path, step + 1, model, optimizer, losses=losses[-50:],
+                          seconds=time.monotonic() - started)
     model.eval()
     tail = losses[-50:]
     metrics = {"name": name, "steps": steps, "lr": lr, "loss": loss,

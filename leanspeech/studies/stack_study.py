@@ -23,7 +23,6 @@ Pareto plots next to the runs they came from.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -38,7 +37,7 @@ from leanspeech.profile.latency import torch_threads
 from leanspeech.report.timing import interleaved_seconds
 from leanspeech.stack import StackError, apply_stack, parse_step
 from leanspeech.studies.recipe import check_keys, read_recipe
-from leanspeech.studies.runs import check_same_study
+from leanspeech.studies.runs import check_same_study, write_study_record
 from leanspeech.studies.stack_tasks import TASKS
 
 
@@ -117,7 +116,7 @@ def run_stack_study(config: StackStudyConfig, corpus: str | Path, out: str | Pat
     (out / "stages").mkdir(parents=True, exist_ok=True)
     # Saved stages are reused on a re-run: only when they were made by the same steps from the same base.
     check_same_study(out, corpus, asdict(config), may_change=("latency_repeats",))
-    (out / "study.json").write_text(json.dumps({"corpus": str(Path(corpus).resolve()), **asdict(config)}, indent=2))
+    write_study_record(out, corpus, asdict(config))
     base_path = base_model_path(config)
     task = TASKS.build(config.task, corpus=corpus, out=out, **config.task_options)
 

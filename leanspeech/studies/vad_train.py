@@ -88,7 +88,9 @@ def train_run(
             widths = {n.removesuffix(".width"): w.live_units() for n, w in dynamic_widths(model).items()}
             progress.set_postfix(bce=f"{sum(losses[-20:]) / len(losses[-20:]):.3f}", **widths)
         if (step + 1) % CHECKPOINT_EVERY == 0:
-            save_progress(progress_path, step + 1, model, optimizer, losses=losses, seconds=time.monotonic() - started)
+            # the last 50 losses are all the metrics read: the checkpoint does not grow with the run
+            save_progress(progress_path, step + 1, model, optimizer, losses=losses[-50:],
+                          seconds=time.monotonic() - started)
     model.eval()
     metrics = {
         "name": name,
