@@ -21,7 +21,6 @@ unchanged by the shift; MSE and the scores `leanspeech score` prints are not.
 from __future__ import annotations
 
 import copy
-import json
 import math
 import time
 from dataclasses import dataclass
@@ -36,8 +35,7 @@ from tqdm import tqdm
 from leanspeech.data.windows import random_windows
 from leanspeech.errors import LeanspeechError
 from leanspeech.models.base import SpeechModel
-from leanspeech.models.io import load_model, save_model
-from leanspeech.studies.runs import is_finished
+from leanspeech.studies.runs import train_or_reuse
 from leanspeech.train.progress import load_progress, save_progress
 
 FRAME_RATE = 50  # QualityCNN's log-mel frames per second: hop 320 at 16 kHz
@@ -143,13 +141,8 @@ def recenter(model: torch.nn.Module, val: tuple[Tensor, Tensor]) -> float:
 def fit_or_load(folder: Path, build: Callable[[], SpeechModel], train: tuple[Tensor, Tensor],
                 val: tuple[Tensor, Tensor], settings: TrainSettings, seed: int, name: str) -> tuple[SpeechModel, dict[str, Any]]:
     """`fit(build(), ...)` saved in `folder`, or the finished run found there."""
-    if is_finished(folder):
-        model = load_model(folder / "model.pt")
-        return model.eval(), json.loads((folder / "metrics.json").read_text())
-    torch.manual_seed(seed)  # the initial weights depend on the seed too
-    folder.mkdir(parents=True, exist_ok=True)
-    model, metrics = fit(build(), train, val, settings, seed, name, progress=folder / "progress.pt")
-    save_model(model, folder / "model.pt")
-    (folder / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    (folder / "progress.pt").unlink(missing_ok=True)
-    return model, metrics
+    def train_seeded(progress: Path) -> tuple[SpeechModel, dict[str, Any]]:
+        torch.manual_seed(seed)  # the initial weights depend on the seed too
+        return fit(build(), train, val, settings, seed, name, progress=progress)
+
+    return train_or_reuse(folder, train_seeded)

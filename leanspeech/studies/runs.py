@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from leanspeech.data.manifest import read_build_record
 from leanspeech.errors import RecipeError
+from leanspeech.models.base import SpeechModel
+from leanspeech.models.io import load_model, save_model
 
 
 def write_study_record(out: Path, corpus: str | Path, config: dict[str, Any]) -> Path:
@@ -39,3 +41,17 @@ def check_same_study(out: Path, corpus: str | Path, config: dict[str, Any], may_
 def is_finished(run_dir: Path, also: tuple[str, ...] = ()) -> bool:
     """True when `model.pt`, `metrics.json` and the files in `also` are all in `run_dir`."""
     return all((run_dir / name).is_file() for name in ("model.pt", "metrics.json", *also))
+
+
+def train_or_reuse(folder: Path, train: Callable[[Path], tuple[SpeechModel, dict[str, Any]]],
+                   ) -> tuple[SpeechModel, dict[str, Any]]:
+    """The finished run in `folder`, loaded; otherwise `train(progress file)`, which goes on from that file
+    when a killed attempt left one, saved as model.pt + metrics.json (the progress file is then removed)."""
+    if is_finished(folder):
+        return load_model(folder / "model.pt").eval(), json.loads((folder / "metrics.json").read_text())
+    folder.mkdir(parents=True, exist_ok=True)
+    model, metrics = train(folder / "progress.pt")
+    save_model(model, folder / "model.pt")
+    (folder / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    (folder / "progress.pt").unlink(missing_ok=True)
+    return model, metrics

@@ -24,7 +24,6 @@ checkpoint's level happens to fit that speaker, and picked early, less correlate
 from __future__ import annotations
 
 import copy
-import json
 import math
 import time
 from dataclasses import dataclass
@@ -41,8 +40,7 @@ from leanspeech.compress.teachers import grid_search_scale_shift
 from leanspeech.data.windows import overlapping_windows, random_windows
 from leanspeech.metrics import pcc
 from leanspeech.models.base import SpeechModel
-from leanspeech.models.io import load_model, save_model
-from leanspeech.studies.runs import is_finished
+from leanspeech.studies.runs import train_or_reuse
 from leanspeech.train.progress import load_progress, save_progress
 
 FRAME_RATE = 100  # feature frames per second: hop 160 at 16 kHz (models/quality_student.py)
@@ -224,11 +222,4 @@ def train_or_load(folder: Path, build: Callable[[], SpeechModel],
                   train: Callable[[SpeechModel, Path], tuple[SpeechModel, dict]]) -> tuple[SpeechModel, dict[str, Any]]:
     """A finished run in `folder` (model.pt + metrics.json) is reused, so a re-run of the study resumes;
     `train(model, progress file)` goes on from an unfinished one's checkpoint."""
-    if is_finished(folder):
-        return load_model(folder / "model.pt").eval(), json.loads((folder / "metrics.json").read_text())
-    folder.mkdir(parents=True, exist_ok=True)
-    model, metrics = train(build(), folder / "progress.pt")
-    save_model(model, folder / "model.pt")
-    (folder / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    (folder / "progress.pt").unlink(missing_ok=True)
-    return model, metrics
+    return train_or_reuse(folder, lambda progress: train(build(), progress))
