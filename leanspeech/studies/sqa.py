@@ -52,7 +52,7 @@ from leanspeech.profile.latency import torch_threads
 from leanspeech.profile.params import count_parameters
 from leanspeech.report.timing import interleaved_seconds
 from leanspeech.studies.recipe import check_keys, read_recipe
-from leanspeech.studies.runs import write_study_record
+from leanspeech.studies.runs import check_same_study, write_study_record
 from leanspeech.studies.sqa_report import agreement_by_condition, evaluate, write_report
 from leanspeech.studies.sqa_teacher_prune import TeacherPruning, centre_crops, load_pruned, prune_teacher
 from leanspeech.studies.sqa_train import (
@@ -197,6 +197,9 @@ def run_sqa_study(config: SqaStudyConfig, corpus: str | Path, out: str | Path, w
     out.mkdir(parents=True, exist_ok=True)
     if not (corpus / "manifest.csv").is_file():
         build_corpus(corpus, minutes=config.corpus_minutes, seed=config.seed, task="sqa-unlabeled", workers=workers)
+    # models are reused by folder name and labels by clip: only what adds runs or rows may change
+    check_same_study(out, corpus, asdict(config), may_change=(
+        "corpus_minutes", "sizes", "mix_grid", "dnsmos", "teacher_workers", "latency_repeats"))
     write_study_record(out, corpus, asdict(config))
     entries = read_manifest(corpus / "manifest.csv", kind="degraded")
     if not entries:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ import torch
 
 from leanspeech.data.manifest import ManifestEntry, write_manifest
 from leanspeech.data.sources.sqa_unlabeled import ChainDraw, apply_chain, intrusive_label
+from leanspeech.errors import RecipeError
 from leanspeech.models.io import save_model
 from leanspeech.models.quality_student import QualityStudent
 from leanspeech.studies.sqa import SqaStudyConfig, is_labeled, run_sqa_study
@@ -189,3 +191,6 @@ def test_quick_study_end_to_end_and_resume(tmp_path: Path):
     again = run_sqa_study(config, corpus, tmp_path / "out")
     assert [r["pcc_weighted"] for r in again["rows"]] == pytest.approx([r["pcc_weighted"] for r in result["rows"]])
     assert json.loads((out / "results.json").read_text())["clips"]["teacher_failures"] == 0
+    # Another number of steps would reuse models trained with the old one: refused before any work.
+    with pytest.raises(RecipeError, match=r"other train \(see .*study\.json\)"):
+        run_sqa_study(replace(config, train=replace(config.train, steps=9)), corpus, tmp_path / "out")
