@@ -1,7 +1,8 @@
 """DNSMOS P.835 (SIG, BAK, OVRL) and P.808 MOS from Microsoft's ONNX models inside the `speechmos` wheel.
 
 Non-intrusive: no reference needed. The models take 16 kHz audio in [-1, 1] (other rates are
-resampled here) and score 9.01 s windows hopped by 1 s; shorter clips are repeated up to 9.01 s.
+resampled here) and score 9.01 s windows hopped by 1 s. speechmos doubles a shorter clip until it
+fills a window and hops over that too: `one_window` tiles it to exactly one window instead.
 The first call loads the models and compiles librosa's numba code (about 15 s). Scores from this
 local model differ from Microsoft's DNSMOS web service; clean speech tops out near 3.3 OVRL.
 """
@@ -16,6 +17,18 @@ from leanspeech.audio.resample import resample
 from leanspeech.metrics.checks import MetricError, as_vector
 
 DNSMOS_RATE = 16000
+WINDOW_SECONDS = 9.01  # the P.835 model's input: 144,160 samples
+
+
+def one_window(wav: np.ndarray, rate: int) -> np.ndarray:
+    """A clip shorter than DNSMOS's window, tiled to exactly one window; longer clips unchanged.
+    speechmos would double it until it fills the window (a 4 s clip becomes 16 s, a 7.2 s one 14.5 s)
+    and average every 1 s hop over that: 5-7 scorings of the same repeated content at 5-7x the cost
+    (the P.835 model takes about 0.25 s a window on one core)."""
+    window = int(WINDOW_SECONDS * rate)
+    if len(wav) >= window:
+        return wav
+    return np.tile(wav, -(-window // len(wav)))[:window]
 
 
 @dataclass(frozen=True)
@@ -37,7 +50,7 @@ def dnsmos(wav: object, sample_rate: int, personalized: bool = False) -> DNSMOSS
         raise MetricError(f"DNSMOS needs samples in [-1, 1], the peak is {peak:.3f}: peak-normalise first")
     if peak == 0.0:
         raise MetricError("DNSMOS: the clip is silent")
-    audio = np.clip(resample(audio.astype(np.float32), sample_rate, DNSMOS_RATE), -1.0, 1.0)
+    audio = one_window(np.clip(resample(audio.astype(np.float32), sample_rate, DNSMOS_RATE), -1.0, 1.0), DNSMOS_RATE)
     from speechmos import dnsmos as speechmos_dnsmos  # imports librosa and loads onnxruntime: slow
 
     result = speechmos_dnsmos.run(audio, DNSMOS_RATE, model_type="dnsmos_personalized" if personalized else "dnsmos")

@@ -1,8 +1,8 @@
 """DNSMOS (the ONNX models inside pip speechmos): P.835 SIG/BAK/OVRL and P.808 MOS at 16 kHz.
 
 speechmos's `run` keeps one model in a global and returns pandas frames for lists; its DNSMOS class
-is used directly instead. It scores 9.01 s windows hopped by 1 s (shorter clips are repeated to fill
-one window) and averages them. The first call is slow (≈15 s: numba compiles librosa's mel code).
+is used directly instead. It scores 9.01 s windows hopped by 1 s and averages them; a shorter clip is
+tiled to exactly one window (`metrics.dnsmos.one_window`), not doubled and hopped over as speechmos would. The first call is slow (≈15 s: numba compiles librosa's mel code).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import numpy as np
 from tqdm import tqdm
 
 from leanspeech.errors import AudioError
+from leanspeech.metrics.dnsmos import one_window
 from leanspeech.peers.base import mono_at_rate, require_module
 from leanspeech.registry import PEERS
 
@@ -40,7 +41,7 @@ class Dnsmos:
         if peak > 1.0:
             raise AudioError(None, f"DNSMOS takes float audio in [-1, 1]; the peak is {peak:.3g}")
         # Resampling may overshoot full scale by a hair; speechmos rejects anything outside [-1, 1].
-        audio = np.clip(mono_at_rate(wav, sample_rate, MODEL_RATE), -1.0, 1.0)
+        audio = one_window(np.clip(mono_at_rate(wav, sample_rate, MODEL_RATE), -1.0, 1.0), MODEL_RATE)
         result = self._model(audio, MODEL_RATE, self.personalized)
         return {name: float(result[key]) for key, name in KEYS.items()}
 

@@ -25,7 +25,6 @@ from leanspeech.models.base import SpeechModel
 from leanspeech.profile.model_profile import profile_model
 
 METRICS = ("pesq", "estoi", "si_snr", "dnsmos_ovrl")
-DNSMOS_WINDOW_SECONDS = 9.01
 
 
 @dataclass
@@ -68,18 +67,8 @@ def clip_scores(clean: np.ndarray, degraded: np.ndarray, rate: int, with_dnsmos:
     }
     peak = float(np.abs(degraded).max())
     if with_dnsmos and peak > 0:
-        scores["dnsmos_ovrl"] = dnsmos(one_dnsmos_window(degraded / max(peak, 1.0), rate), rate).ovrl  # needs [-1, 1]
+        scores["dnsmos_ovrl"] = dnsmos(degraded / max(peak, 1.0), rate).ovrl  # needs [-1, 1]
     return scores
-
-
-def one_dnsmos_window(wav: np.ndarray, rate: int) -> np.ndarray:
-    """A clip shorter than DNSMOS's 9.01 s window, tiled to exactly one window. speechmos doubles a
-    short clip until it fills the window (a 4 s clip becomes 16 s) and averages every 1 s hop over it:
-    7 scorings of the same repeated content, 7x the cost (about 1 s each on this CPU)."""
-    window = int(DNSMOS_WINDOW_SECONDS * rate)
-    if len(wav) >= window:
-        return wav
-    return np.tile(wav, -(-window // len(wav)))[:window]
 
 
 def score_condition(clips: TestClips, produce: Callable[[], np.ndarray], cache: Path, with_dnsmos: bool,

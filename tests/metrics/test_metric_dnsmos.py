@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from leanspeech.metrics import MetricError, dnsmos
+from leanspeech.metrics.dnsmos import one_window
 
 
 @pytest.mark.slow  # loads two ONNX models and compiles librosa's numba code (~15 s)
@@ -20,3 +21,14 @@ def test_out_of_range_and_silent_input_is_refused_before_loading_models():
         dnsmos(np.array([0.1, -2.0, 0.5]), 16000)
     with pytest.raises(MetricError, match="silent"):
         dnsmos(np.zeros(16000), 16000)
+
+
+def test_a_short_clip_is_tiled_to_exactly_one_window_and_a_long_one_left_alone():
+    rate = 16000
+    clip = np.arange(4 * rate, dtype=np.float32)
+    tiled = one_window(clip, rate)
+    assert len(tiled) == 144_160  # 9.01 s
+    assert np.array_equal(tiled[: len(clip)], clip) and np.array_equal(tiled[len(clip) : 2 * len(clip)], clip)
+    assert np.array_equal(tiled[2 * len(clip) :], clip[: 144_160 - 2 * len(clip)])
+    long = np.zeros(10 * rate, dtype=np.float32)
+    assert one_window(long, rate) is long
