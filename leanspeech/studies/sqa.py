@@ -260,9 +260,7 @@ def run_sqa_study(config: SqaStudyConfig, corpus: str | Path, out: str | Path, w
         add("DNSMOS", "dnsmos-ovrl", np.array(kept), float("nan"))
     grid, distilled, conditions = [], {}, []
     for size in config.sizes:
-        model, metrics = fit(f"baseline-{size}", size, lambda: draw(None, labeled_raw, 1.0), val_truth)
-        add("labeled-only", size, score(model, test["features"]).numpy(), count_parameters(model).dense,
-            val_mse=metrics["val_mse"])
+        # Distilled students first: a study stopped early to save time has then lost a baseline, not them.
         for mix in config.mix_grid:
             name = f"distilled-{size}-p{round(100 * mix)}"
             model, metrics = fit(name, size, lambda: draw(unlabeled, labeled_mapped, mix), val_teacher)
@@ -271,6 +269,9 @@ def run_sqa_study(config: SqaStudyConfig, corpus: str | Path, out: str | Path, w
                          "params": count_parameters(model).dense})
             if size not in distilled or dev_pcc > distilled[size][1]:
                 distilled[size] = (model, dev_pcc, mix)
+        model, metrics = fit(f"baseline-{size}", size, lambda: draw(None, labeled_raw, 1.0), val_truth)
+        add("labeled-only", size, score(model, test["features"]).numpy(), count_parameters(model).dense,
+            val_mse=metrics["val_mse"])
         model, _, mix = distilled[size]
         predictions = score(model, test["features"]).numpy()
         add("distilled", size, predictions, count_parameters(model).dense, mix=mix)
