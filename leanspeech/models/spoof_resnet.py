@@ -25,6 +25,8 @@ from leanspeech.profile.costs import elementwise_cost
 from leanspeech.profile.rules import LayerCost
 from leanspeech.registry import MODELS
 
+SAMPLE_RATE = 16000  # ASVspoof 2019 LA's rate, the paper's
+
 
 class BasicBlock(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, stride: int = 1):
@@ -66,7 +68,7 @@ class SpoofResNet34(SpeechModel):
         depths: Sequence[int] = (3, 4, 6, 3),
         n_mels: int = 80,
         attention_channels: int = 128,
-        sample_rate: int = 16000,
+        sample_rate: int = SAMPLE_RATE,
         n_fft: int = 1024,
         hop_length: int = 256,
     ):

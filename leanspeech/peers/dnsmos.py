@@ -2,7 +2,8 @@
 
 speechmos's `run` keeps one model in a global and returns pandas frames for lists; its DNSMOS class
 is used directly instead. It scores 9.01 s windows hopped by 1 s and averages them; a shorter clip is
-tiled to exactly one window (`metrics.dnsmos.one_window`), not doubled and hopped over as speechmos would. The first call is slow (≈15 s: numba compiles librosa's mel code).
+tiled to exactly one window (`metrics.dnsmos.one_window`), not doubled and hopped over as speechmos
+would. The first call is slow (≈15 s: numba compiles librosa's mel code).
 """
 
 from __future__ import annotations

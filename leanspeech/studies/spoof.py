@@ -29,6 +29,7 @@ from leanspeech.compress.consolidate import consolidate
 from leanspeech.errors import RecipeError
 from leanspeech.metrics import equal_error_rate
 from leanspeech.models.io import load_model, save_model
+from leanspeech.models.spoof_resnet import SAMPLE_RATE
 from leanspeech.models.spoof_resnet_dynamic import STACK_NAMES, channel_progression
 from leanspeech.profile.model_profile import profile_model
 from leanspeech.registry import MODELS
@@ -136,17 +137,16 @@ def run_spoof_study(config: SpoofStudyConfig, corpus: str | Path, out: str | Pat
     check_same_study(out, corpus, asdict(config), may_change=(
         "seeds", "profile_seconds", "all_stacks_min_fractions", "single_stacks", "single_stack_min_fractions"))
     write_study_record(out, corpus, asdict(config))
-    rate = MODELS.build("spoof_resnet34", channels=config.channels).sample_rate
     print("[1/3] reading the corpus")
     splits = {split: read_split(corpus, split) for split in ("train", "dev", "test")}
-    crops = {split: SpoofCrops(splits[split], rate, config.segment_seconds) for split in ("dev", "test")}
+    crops = {split: SpoofCrops(splits[split], SAMPLE_RATE, config.segment_seconds) for split in ("dev", "test")}
     attacks = [u.attack for u in splits["test"]]
 
     runs: list[dict[str, Any]] = []
     for offset in range(config.seeds):
         settings = replace(config.train, seed=config.train.seed + offset)
         print(f"[2/3] training (seed {settings.seed}, {offset + 1} of {config.seeds})")
-        train = SpoofCrops(splits["train"], rate, config.segment_seconds, random_crop=True, seed=settings.seed)
+        train = SpoofCrops(splits["train"], SAMPLE_RATE, config.segment_seconds, random_crop=True, seed=settings.seed)
         suffix = f"-seed{settings.seed}" if offset else ""  # the recipe's own seed keeps the plain folder names
         models = train_models(config, settings, train, crops["dev"], out / "runs", suffix)
         print(f"[3/3] scoring on the eval split and profiling (seed {settings.seed})")
