@@ -24,7 +24,7 @@ def one_window(wav: np.ndarray, rate: int) -> np.ndarray:
     """A clip shorter than DNSMOS's window, tiled to exactly one window; longer clips unchanged.
     speechmos would double it until it fills the window (a 4 s clip becomes 16 s, a 7.2 s one 14.5 s)
     and average every 1 s hop over that: 5-7 scorings of the same repeated content (3x the time on 7.2 s
-    clips here, with scores that correlate at 0.99 with one window's)."""
+    clips here, with scores that correlate at 0.99 with one window's: bench/dnsmos_one_window.py)."""
     window = int(WINDOW_SECONDS * rate)
     if len(wav) >= window:
         return wav

@@ -21,7 +21,7 @@ def parameters(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def test_six_sizes_span_two_orders_of_magnitude():
+def test_the_sizes_grow_and_span_two_orders_of_magnitude_up_to_distill_mos():
     counts = [parameters(QualityStudent(size=s)) for s in SIZES]
     assert len(counts) >= 6 and counts == sorted(counts)
     assert counts[-1] / counts[0] >= 100
