@@ -14,11 +14,22 @@ def padded(clip: Tensor, frames: int) -> Tensor:
     return F.pad(clip, (0, max(0, frames - clip.shape[-1])))
 
 
+def random_starts(features: list[Tensor], index: list[int], frames: int, generator: torch.Generator,
+                  align: int = 1) -> list[int]:
+    """A random window start in each chosen clip, a multiple of `align` (a clip shorter than the window: 0)."""
+    return [align * int(torch.randint(max(0, features[i].shape[-1] - frames) // align + 1, (), generator=generator))
+            for i in index]
+
+
+def cut_windows(features: list[Tensor], index: list[int], starts: list[int], frames: int) -> Tensor:
+    """(len(index), channels, frequencies, frames): the window at `starts[k]` of clip `index[k]` (one copy)."""
+    return torch.stack([padded(features[i], frames)[..., s:s + frames] for i, s in zip(index, starts)])
+
+
 def random_windows(features: list[Tensor], index: Tensor, frames: int, generator: torch.Generator) -> Tensor:
     """(len(index), channels, frequencies, frames): a random window of each chosen clip (slices, one copy)."""
-    clips = [padded(features[i], frames) for i in index.tolist()]
-    starts = [int(torch.randint(c.shape[-1] - frames + 1, (), generator=generator)) for c in clips]
-    return torch.stack([c[..., s:s + frames] for c, s in zip(clips, starts)])
+    index = index.tolist()
+    return cut_windows(features, index, random_starts(features, index, frames, generator), frames)
 
 
 def overlapping_windows(clip: Tensor, frames: int, hop: int | None = None) -> Tensor:

@@ -100,14 +100,25 @@ class QualityHead(nn.Module):
         self.output = nn.Linear(d_model, 1)
         self.sigmoid = nn.Sigmoid()
 
-    def logits(self, frames: Tensor) -> Tensor:
+    def encode(self, frames: Tensor) -> Tensor:
+        """(B, T, in_features) → the transformer's output frames (B, T, d_model), before pooling."""
         x = self.projection_norm(self.input_norm(frames.transpose(1, 2))).transpose(1, 2)
-        x = self.encoder(self.positions(self.projection(x)))
-        x = self.output_norm(x.transpose(1, 2)).transpose(1, 2)
+        return self.encoder(self.positions(self.projection(x)))
+
+    def pooled_logits(self, hidden: Tensor) -> Tensor:
+        """`encode`'s frames → logits (B,)."""
+        x = self.output_norm(hidden.transpose(1, 2)).transpose(1, 2)
         return self.output(self.pool(x)).squeeze(-1)
 
+    def logits(self, frames: Tensor) -> Tensor:
+        return self.pooled_logits(self.encode(frames))
+
+    def mos(self, hidden: Tensor) -> Tensor:
+        """`encode`'s frames → MOS (B,)."""
+        return 1.0 + 4.0 * self.sigmoid(self.pooled_logits(hidden))
+
     def forward(self, frames: Tensor) -> Tensor:
-        return 1.0 + 4.0 * self.sigmoid(self.logits(frames))
+        return self.mos(self.encode(frames))
 
 
 @MODELS.register("quality_student")
@@ -144,11 +155,21 @@ class QualityStudent(SpeechModel):
 
     def forward(self, x: Tensor) -> Tensor:
         """Compressed complex spectrogram (B, 2, 161, frames) → MOS (B,)."""
+        return self.head.mos(self.hidden(x))
+
+    def hidden(self, x: Tensor) -> Tensor:
+        """Compressed complex spectrogram (B, 2, 161, frames) → the transformer's output frames
+        (B, ⌈frames / 2⌉, d_model): what frame hints (compress/frame_hints.py) compare across models."""
         # oneDNN runs these few-channel convolutions 1.3-2x faster channels-last on CPU, in training and
         # inference (bench/sqa_student_step.py); same numbers, so published weights still match.
         x = x.contiguous(memory_format=torch.channels_last)
         frames = self.cnn(x).flatten(1, 2).transpose(1, 2)  # (B, T', channels · frequencies)
-        return self.head(frames)
+        return self.head.encode(frames)
+
+    @property
+    def hidden_features(self) -> int:
+        """Features per frame of `hidden`: d_model."""
+        return self.head.projection.out_features
 
     def conv_layers(self) -> list[nn.Conv2d]:
         return [m for m in self.cnn if isinstance(m, nn.Conv2d)]

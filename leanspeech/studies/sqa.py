@@ -9,7 +9,9 @@ the test sets "human" (ground truth: WB-PESQ) and "tts" (no ground truth: agreem
 Runs (each resumable: finished models are reused, teacher labels are cached):
   labeled-only baseline  each student size trained on labeled clips only (raw labels)
   distilled              each size, each mix-in fraction p: teacher labels + p of labeled clips whose
-                         labels are mapped into the teacher's scale; p per size by dev PCC with the truth
+                         labels are mapped into the teacher's scale; p per size by dev PCC with the truth;
+                         with `train.hint_weight` > 0 also the teacher's hidden frames of the unlabeled
+                         clips (frame hints, compress/frame_hints.py; cached in labels/teacher_frames)
   pruned                 the distilled `prune_size` student, Taylor vs magnitude pruning to each sparsity,
                          fine-tuned on labeled clips (mapped labels) between steps
   teacher-pruned         Distill-MOS's own network Taylor-pruned to each `teacher_prune` sparsity on the
@@ -33,6 +35,7 @@ import torch
 from tqdm import tqdm
 
 from leanspeech.audio.io import load_audio
+from leanspeech.compress.frame_hints import cached_teacher_frames, hint_teacher
 from leanspeech.compress.prune import PruneConfig, prune_model
 from leanspeech.compress.teachers import (
     TEACHER_RATE,
@@ -224,6 +227,10 @@ def run_sqa_study(config: SqaStudyConfig, corpus: str | Path, out: str | Path, w
     scale, shift, map_mse = fit_label_map(labeled_raw.targets, pool(clips, features, labeled_index, "teacher").targets)
     labeled_mapped = Pool(labeled_raw.features, map_labels(labeled_raw.targets, scale, shift), labeled_raw.datasets)
     unlabeled = pool(clips, features, unlabeled_index, "teacher")
+    if config.train.hint_weight:  # the clips distilled on carry the teacher's frames (compress/frame_hints.py)
+        unlabeled.hints = cached_teacher_frames(
+            functools.partial(hint_teacher, config.teacher), unlabeled.features,
+            [clips[i].path for i in unlabeled_index], out / "labels" / "teacher_frames")
     val_truth, val_teacher = pool(clips, features, where("dev", has_truth), "truth"), pool(clips, features, where("dev"), "teacher")
     test_index = where("test")
     test = {"features": [features[i] for i in test_index], "truth": np.array([clips[i].truth for i in test_index]),

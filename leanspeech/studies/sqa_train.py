@@ -19,6 +19,8 @@ made validation MSE jump by up to 10x. `lr_schedule: cosine` decays the learning
 `select_by: pcc` keeps the checkpoint whose validation scores correlate best with the targets instead of
 the one with the lowest MSE: with one dev speaker (the offline corpus), MSE also measures how well a
 checkpoint's level happens to fit that speaker, and picked early, less correlated checkpoints.
+`hint_weight` > 0 adds frame hints (compress/frame_hints.py) for clips whose pool carries teacher frames:
+the loss is then MSE(score) + hint_weight · MSE(hidden frames); windows start on even frames to align.
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ from torch.optim.swa_utils import update_bn
 from tqdm import tqdm
 
 from leanspeech.compress.teachers import grid_search_scale_shift
-from leanspeech.data.windows import overlapping_windows, random_windows
+from leanspeech.compress.frame_hints import FRAME_STRIDE, FrameHintLoss, hint_windows
+from leanspeech.data.windows import cut_windows, overlapping_windows, random_starts
 from leanspeech.metrics import pcc
 from leanspeech.models.base import SpeechModel
 from leanspeech.studies.runs import train_or_reuse
@@ -61,6 +64,7 @@ class StudentTraining:
     window_seconds: float = 4.0  # a random window per training example; predictions average windows
     score_overlap: float = 0.5  # the share of a window that consecutive scoring windows have in common
     precise_bn_batches: int = 10  # training batches that re-estimate BatchNorm statistics before validation
+    hint_weight: float = 0.0  # frame hints' share of the loss (0: the paper's score-only distillation)
 
     def __post_init__(self) -> None:
         if self.lr_schedule not in LR_SCHEDULES:
@@ -69,6 +73,11 @@ class StudentTraining:
             raise ValueError(f"select_by must be one of {SELECTION_METRICS}, got {self.select_by!r}")
         if not 0 <= self.score_overlap < 1:
             raise ValueError(f"score_overlap must be in [0, 1), got {self.score_overlap}")
+        if self.hint_weight < 0:
+            raise ValueError(f"hint_weight must be ≥ 0, got {self.hint_weight}")
+        if self.hint_weight and self.window_frames % FRAME_STRIDE:
+            raise ValueError(f"frame hints need windows of a multiple of {FRAME_STRIDE} frames (10 ms each), "
+                             f"got window_seconds {self.window_seconds}")
 
     @property
     def window_frames(self) -> int:
@@ -85,12 +94,13 @@ class StudentTraining:
 
 @dataclass
 class Pool:
-    """Features of each clip ((channels, frequencies, frames), lengths may differ), one target each, and the
-    dataset name of each clip."""
+    """Features of each clip ((channels, frequencies, frames), lengths may differ), one target each, the
+    dataset name of each clip and, for frame hints, the teacher's hidden frames of each clip."""
 
     features: list[Tensor]
     targets: Tensor
     datasets: list[str]
+    hints: list[Tensor] | None = None
 
     def __len__(self) -> int:
         return len(self.targets)
@@ -123,7 +133,9 @@ def map_labels(labels: Tensor, scale: float, shift: float) -> Tensor:
 
 class MixedBatches:
     """A batch sampler: `round(mix · batch)` labeled clips (capped weights), the rest unlabeled (uniform),
-    each a random window of `frames`; every draw comes from `generator` (saved with a run's progress)."""
+    each a random window of `frames`; every draw comes from `generator` (saved with a run's progress).
+    A batch is (windows, targets), and where a pool has hints, also the hint targets and their mask
+    (`hint_windows`; all False for the clips of a pool without)."""
 
     def __init__(self, unlabeled: Pool | None, labeled: Pool | None, mix: float, batch_size: int, cap: int,
                  generator: torch.Generator, frames: int):
@@ -134,17 +146,26 @@ class MixedBatches:
         self.unlabeled, self.labeled, self.batch_size = unlabeled, labeled, batch_size
         self.generator, self.frames = generator, frames
 
-    def __call__(self) -> tuple[Tensor, Tensor]:
+    def __call__(self) -> tuple[Tensor, ...]:
         parts = []
         if self.n_labeled:
             index = torch.multinomial(self.weights, self.n_labeled, replacement=True, generator=self.generator)
-            parts.append((random_windows(self.labeled.features, index, self.frames, self.generator),
-                          self.labeled.targets[index]))
+            parts.append(self._windows(self.labeled, index.tolist()))
         if self.batch_size - self.n_labeled:
             index = torch.randint(len(self.unlabeled), (self.batch_size - self.n_labeled,), generator=self.generator)
-            parts.append((random_windows(self.unlabeled.features, index, self.frames, self.generator),
-                          self.unlabeled.targets[index]))
-        return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+            parts.append(self._windows(self.unlabeled, index.tolist()))
+        hinted = [p for p in parts if len(p) == 4]
+        if hinted:  # a pool without hints gets zero targets under all-False masks
+            frames, features = hinted[0][2].shape[1:]
+            parts = [p if len(p) == 4 else (*p, torch.zeros(len(p[1]), frames, features),
+                                            torch.zeros(len(p[1]), frames, dtype=torch.bool)) for p in parts]
+        return tuple(torch.cat(column) for column in zip(*parts))
+
+    def _windows(self, pool: Pool, index: list[int]) -> tuple[Tensor, ...]:
+        align = FRAME_STRIDE if pool.hints is not None else 1
+        starts = random_starts(pool.features, index, self.frames, self.generator, align)
+        batch = (cut_windows(pool.features, index, starts, self.frames), pool.targets[index])
+        return batch if pool.hints is None else (*batch, *hint_windows(pool.hints, index, starts, self.frames))
 
 
 @torch.no_grad()
@@ -171,10 +192,12 @@ def train_student(model: SpeechModel, draw: MixedBatches, val: Pool, settings: S
     """AdamW on MSE for `settings.steps`; returns the model at its best validation MSE (or PCC, `select_by`),
     and its history. `progress`: a checkpoint file, written at every validation and continued from."""
     torch.manual_seed(seed)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    hints = _hint_loss(model, draw, settings)
+    parameters = [*model.parameters(), *(hints.parameters() if hints is not None else ())]
+    optimizer = torch.optim.AdamW(parameters, lr=settings.lr, weight_decay=settings.weight_decay)
     scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, settings.steps)
                  if settings.lr_schedule == "cosine" else None)
-    best, best_state, kept, history, losses = -math.inf, copy.deepcopy(model.state_dict()), None, [], []
+    best, best_state, kept, history, losses, hint_losses = -math.inf, copy.deepcopy(model.state_dict()), None, [], [], []
     done, spent = 0, 0.0
     if progress is not None and progress.exists():
         done, state = load_progress(progress, model, optimizer)
@@ -183,26 +206,36 @@ def train_student(model: SpeechModel, draw: MixedBatches, val: Pool, settings: S
         draw.generator.set_state(state["generator"])
         best, best_state, kept, history = state["best"], state["best_state"], state["kept"], state["history"]
         spent = state["seconds"]
+        if hints is not None:
+            hints.load_state_dict(state["hints"])
     started = time.monotonic() - spent
     bar = tqdm(range(done + 1, settings.steps + 1), desc=f"training {name}", unit="step", leave=False, initial=done,
                total=settings.steps)
     for step in bar:
         model.train()
-        features, targets = draw()
-        loss = F.mse_loss(model(features), targets)
+        features, targets, *hint_targets = draw()
+        if hints is None:
+            loss = score_loss = F.mse_loss(model(features), targets)
+        else:
+            hidden = model.hidden(features)
+            score_loss, hint_loss = F.mse_loss(model.head.mos(hidden), targets), hints(hidden, *hint_targets)
+            loss = score_loss + settings.hint_weight * hint_loss
+            hint_losses.append(hint_loss.item())
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         if scheduler is not None:
             scheduler.step()
-        losses.append(loss.item())
+        losses.append(score_loss.item())
         if step % settings.val_every == 0 or step == settings.steps:
             precise_batchnorm(model, draw, settings.precise_bn_batches)
             scores = settings.score(model, val.features)
             val_mse = F.mse_loss(scores, val.targets).item()
             val_pcc = pcc(scores.numpy(), val.targets.numpy())
             history.append({"step": step, "train_mse": sum(losses) / len(losses), "val_mse": val_mse, "val_pcc": val_pcc})
-            losses = []
+            if hint_losses:
+                history[-1]["train_hint_mse"] = sum(hint_losses) / len(hint_losses)
+            losses, hint_losses = [], []
             bar.set_postfix(mse=f"{val_mse:.3f}", pcc=f"{val_pcc:.3f}")
             merit = val_pcc if settings.select_by == "pcc" else -val_mse
             merit = -math.inf if math.isnan(merit) else merit  # constant scores have no PCC
@@ -211,11 +244,22 @@ def train_student(model: SpeechModel, draw: MixedBatches, val: Pool, settings: S
             if progress is not None:
                 save_progress(progress, step, model, optimizer, generator=draw.generator.get_state(), best=best,
                               best_state=best_state, kept=kept, history=history, seconds=time.monotonic() - started,
-                              scheduler=scheduler.state_dict() if scheduler is not None else None)
+                              scheduler=scheduler.state_dict() if scheduler is not None else None,
+                              hints=hints.state_dict() if hints is not None else None)
     model.load_state_dict(best_state)
     return model.eval(), {"best_step": kept["step"], "val_mse": kept["val_mse"], "val_pcc": kept["val_pcc"],
                           "train_seconds": time.monotonic() - started,
                           "history": history}
+
+
+def _hint_loss(model: torch.nn.Module, draw: MixedBatches, settings: StudentTraining) -> FrameHintLoss | None:
+    """The frame-hint loss when `hint_weight` > 0 and a pool of `draw` carries teacher frames, else None."""
+    hinted = [pool for pool in (draw.unlabeled, draw.labeled) if pool is not None and pool.hints is not None]
+    if not settings.hint_weight or not hinted:
+        return None
+    if not callable(getattr(model, "hidden", None)):
+        raise TypeError(f"frame hints need a model with hidden frames; {type(model).__name__} has none")
+    return FrameHintLoss(model.hidden_features, hinted[0].hints)
 
 
 def train_or_load(folder: Path, build: Callable[[], SpeechModel],

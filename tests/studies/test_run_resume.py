@@ -3,6 +3,7 @@
 
 from functools import partial
 
+import pytest
 import torch
 from torch.utils.data import Dataset
 
@@ -66,14 +67,16 @@ def test_quality_run(resumes_exactly):
     resumes_exactly(quality_train, train, at=2)
 
 
-def test_sqa_student_run(resumes_exactly):
+@pytest.mark.parametrize("hint_weight", [0.0, 1.0])
+def test_sqa_student_run(resumes_exactly, hint_weight):
     from leanspeech.models.quality_student import QualityStudent
 
     generator = torch.Generator().manual_seed(0)
+    hints = [torch.randn(30, 5, generator=generator).half() for _ in range(6)] if hint_weight else None
     pool = sqa_train.Pool([torch.randn(2, 161, 60, generator=generator) for _ in range(6)], torch.linspace(1, 4, 6),
-                          ["a"] * 6)
+                          ["a"] * 6, hints=hints)
     settings = sqa_train.StudentTraining(steps=6, val_every=2, window_seconds=0.4, lr_schedule="cosine",
-                                         precise_bn_batches=1)
+                                         precise_bn_batches=1, hint_weight=hint_weight)
 
     def train(folder):
         def student(model, progress):

@@ -162,7 +162,8 @@ def test_quick_study_end_to_end_and_resume(tmp_path: Path):
     teacher_path = save_model(QualityStudent("xxs"), tmp_path / "teacher.pt")
     config = SqaStudyConfig.quick(
         teacher=str(teacher_path), dnsmos=False, sizes=("xxs",), mix_grid=(0.0, 0.5), labeled_fraction=0.5,
-        crop_seconds=1.0, train=StudentTraining(steps=8, batch_size=4, val_every=4, window_seconds=0.5), prune_size="xxs",
+        crop_seconds=1.0, train=StudentTraining(steps=8, batch_size=4, val_every=4, window_seconds=0.5, hint_weight=1.0),
+        prune_size="xxs",
         prune_sparsities=(0.2,), prune_step_fraction=0.1, prune_finetune_steps=2, teacher_workers=1,
         latency_repeats=1)
     result = run_sqa_study(config, corpus, tmp_path / "out")
@@ -181,6 +182,7 @@ def test_quick_study_end_to_end_and_resume(tmp_path: Path):
     out = Path(result["paths"]["json"]).parent
     for name in ("results.csv", "table.md", "pcc_vs_params.png", "mix_grid.csv", "conditions.csv", "labels/teacher.jsonl"):
         assert (out / name).is_file()
+    assert list((out / "labels" / "teacher_frames").glob("chunk-*.pt"))  # frame hints of the clips distilled on
     groups = {(r["clips"], r["condition"], r["value"]): r["n"] for r in result["conditions"]}  # one distilled student
     assert groups[("test", "speaker", "test-0")] == groups[("test", "speaker", "test-1")] == 3  # three clips each
     assert groups[("test", "speech_type", "tts")] == groups[("test", "vocoder", "tts")] == 1  # TTS: no chain
