@@ -145,6 +145,7 @@ class MixedBatches:
         self.weights = capped_weights(labeled.datasets, cap) if labeled is not None and len(labeled) else None
         self.unlabeled, self.labeled, self.batch_size = unlabeled, labeled, batch_size
         self.generator, self.frames = generator, frames
+        self.hinted = next((p for p in (unlabeled, labeled) if p is not None and p.hints is not None), None)
 
     def __call__(self) -> tuple[Tensor, ...]:
         parts = []
@@ -154,18 +155,18 @@ class MixedBatches:
         if self.batch_size - self.n_labeled:
             index = torch.randint(len(self.unlabeled), (self.batch_size - self.n_labeled,), generator=self.generator)
             parts.append(self._windows(self.unlabeled, index.tolist()))
-        hinted = [p for p in parts if len(p) == 4]
-        if hinted:  # a pool without hints gets zero targets under all-False masks
-            frames, features = hinted[0][2].shape[1:]
-            parts = [p if len(p) == 4 else (*p, torch.zeros(len(p[1]), frames, features),
-                                            torch.zeros(len(p[1]), frames, dtype=torch.bool)) for p in parts]
         return tuple(torch.cat(column) for column in zip(*parts))
 
     def _windows(self, pool: Pool, index: list[int]) -> tuple[Tensor, ...]:
         align = FRAME_STRIDE if pool.hints is not None else 1
         starts = random_starts(pool.features, index, self.frames, self.generator, align)
         batch = (cut_windows(pool.features, index, starts, self.frames), pool.targets[index])
-        return batch if pool.hints is None else (*batch, *hint_windows(pool.hints, index, starts, self.frames))
+        if self.hinted is None:
+            return batch
+        if pool.hints is None:  # beside a hinted pool: zero targets under all-False masks
+            length, features = self.frames // FRAME_STRIDE, self.hinted.hints[0].shape[1]
+            return (*batch, torch.zeros(len(index), length, features), torch.zeros(len(index), length, dtype=torch.bool))
+        return (*batch, *hint_windows(pool.hints, index, starts, self.frames))
 
 
 @torch.no_grad()
@@ -254,12 +255,11 @@ def train_student(model: SpeechModel, draw: MixedBatches, val: Pool, settings: S
 
 def _hint_loss(model: torch.nn.Module, draw: MixedBatches, settings: StudentTraining) -> FrameHintLoss | None:
     """The frame-hint loss when `hint_weight` > 0 and a pool of `draw` carries teacher frames, else None."""
-    hinted = [pool for pool in (draw.unlabeled, draw.labeled) if pool is not None and pool.hints is not None]
-    if not settings.hint_weight or not hinted:
+    if not settings.hint_weight or draw.hinted is None:
         return None
     if not callable(getattr(model, "hidden", None)):
         raise TypeError(f"frame hints need a model with hidden frames; {type(model).__name__} has none")
-    return FrameHintLoss(model.hidden_features, hinted[0].hints)
+    return FrameHintLoss(model.hidden_features, draw.hinted.hints)
 
 
 def train_or_load(folder: Path, build: Callable[[], SpeechModel],
