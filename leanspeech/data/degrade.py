@@ -1,14 +1,16 @@
-"""Pure degradation functions on float32 waveforms: RIR analysis, noise at an SNR, band limits, μ-law.
+"""Pure degradation functions on float32 waveforms: RIR analysis, noise at an SNR, band limits, μ-law, GSM.
 
 Each takes and returns numpy arrays; `Mixer` (mixing.py) draws their parameters and chains them.
 """
 
 from __future__ import annotations
 
+import io
 import math
 
 import numpy as np
 import scipy.signal
+import soundfile as sf
 
 from leanspeech.audio.resample import resample
 
@@ -102,3 +104,13 @@ def telephone(wav: np.ndarray, sample_rate: int, band_sos: np.ndarray, phone_rat
     n = min(len(out), len(back))
     out[:n] = back[:n]
     return out
+
+
+def gsm_610(wav: np.ndarray, sample_rate: int, phone_rate: int = 8000) -> np.ndarray:
+    """GSM 06.10 full-rate coding (libsndfile, in memory): resample to 8 kHz, encode, decode, resample
+    back. Output has the input's length."""
+    buffer = io.BytesIO()
+    sf.write(buffer, resample(wav, sample_rate, phone_rate, quality="MQ"), phone_rate, format="WAV", subtype="GSM610")
+    buffer.seek(0)
+    back = resample(sf.read(buffer, dtype="float32")[0], phone_rate, sample_rate, quality="MQ")
+    return np.pad(back, (0, max(0, len(wav) - len(back))))[:len(wav)].astype(np.float32)

@@ -11,9 +11,10 @@ import soundfile as sf
 
 from leanspeech.data.manifest import ManifestEntry
 from leanspeech.data.sources.base import BuildContext
+from leanspeech.errors import CorpusError
 from leanspeech.data.sources.sqa_unlabeled import (
-    CODECS, ENHANCERS, ChainConfig, ChainDraw, ClipJob, SqaDegraded, apply_chain, draw_chain, lossy_round_trip,
-    make_degraded_clip,
+    CODECS, ENHANCERS, ChainConfig, ChainDraw, ClipJob, SqaDegraded, apply_chain, code, draw_chain,
+    make_degraded_clip, record_chain,
 )
 
 RATE = 16000
@@ -57,9 +58,9 @@ def test_chain_proportions_follow_the_paper():
 
 def test_lossy_codecs_keep_length_and_change_the_signal():
     wav = speech_like(1.0, 0)
-    for codec in ("ogg", "mp3"):
-        coded = lossy_round_trip(wav, RATE, codec, 0.9)
-        assert coded.shape == wav.shape
+    for codec in ("ogg", "mp3", "gsm-8k"):
+        coded = code(wav, RATE, codec, 0.9)
+        assert coded.shape == wav.shape and coded.dtype == np.float32
         assert 0 < np.mean((coded - wav) ** 2) < np.mean(wav**2)
 
 
@@ -106,3 +107,16 @@ def test_plan_keeps_noise_and_rooms_in_the_speech_split(tmp_path: Path):
             assert Path(job.noise[0]).stem == split
         if job.rir:
             assert Path(job.rir).stem == split
+
+
+def test_a_rebuild_refuses_clips_of_another_chain(tmp_path: Path):
+    folder = tmp_path / "degraded"
+    record_chain(folder, ChainConfig())
+    (folder / "train").mkdir()
+    (folder / "train" / "train-00000.flac").write_bytes(b"clip")
+    record_chain(folder, ChainConfig())  # the same chain: the clips are reused
+    with pytest.raises(CorpusError, match="coding_prob"):
+        record_chain(folder, ChainConfig(coding_prob=0.9))
+    (folder / "chain.json").unlink()  # clips from before the chain was recorded
+    with pytest.raises(CorpusError, match="before leanspeech recorded the chain"):
+        record_chain(folder, ChainConfig())

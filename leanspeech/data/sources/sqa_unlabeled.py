@@ -5,8 +5,10 @@ or voice concatenated) is TTS in `tts_share` (15 %) of the draws, left as genera
 the rest is recorded speech degraded by: a room impulse response (33 %) → noise at a Gaussian SNR
 (67 %, mean 10 dB, sd √10 dB) → one enhancer uniformly (RNNoise, spectral gating by noisereduce, none)
 → vocoder re-synthesis (33 %, Griffin-Lim or LPC, standing in for HiFiGAN/LPCNet) → coding (50 %,
-uniformly a 4 kHz band limit, 8 kHz μ-law telephone, or Ogg Vorbis / MP3 at a random bitrate written
-by soundfile, standing in for Opus/EnCodec).
+uniformly a 4 kHz band limit, 8 kHz μ-law telephone, GSM 06.10, or Ogg Vorbis / MP3 at a random
+bitrate written by soundfile, standing in for Opus/EnCodec). GSM is there because two of the recorded
+speakers (es-co in training, armelle in test) arrive GSM-coded: coding the others too keeps "GSM" from
+meaning "that voice" to a student, as in the anti-spoofing channel.
 
 Noise and RIRs come from the same split as the speech, so test clips have held-out speakers, voices
 and noise files. Each degraded clip also gets an intrusive label: WB-PESQ (MOS-LQO, 1.04-4.64)
@@ -17,8 +19,9 @@ TTS clips, which have no reference).
 from __future__ import annotations
 
 import io
+import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -37,8 +40,9 @@ from leanspeech.registry import SOURCES
 
 TTS_SOURCES = ("espeak-ng", "flite", "festival")
 ENHANCERS = ("rnnoise", "spectral-gating", "none")
-CODECS = ("lowpass-4k", "mu-law-8k", "ogg", "mp3")
+CODECS = ("lowpass-4k", "mu-law-8k", "gsm-8k", "ogg", "mp3")
 PESQ_RATE = 16000
+CHAIN_RECORD = "chain.json"  # in the corpus's degraded/ folder
 
 
 @dataclass(frozen=True)
@@ -130,6 +134,8 @@ def code(wav: np.ndarray, rate: int, codec: str, compression_level: float) -> np
         return degrade.apply_sos(wav, degrade.lowpass_sos(4000.0, rate))
     if codec == "mu-law-8k":
         return degrade.telephone(wav, rate, degrade.bandpass_sos((300.0, 3400.0), 8000))
+    if codec == "gsm-8k":
+        return degrade.gsm_610(wav, rate)
     if codec in ("ogg", "mp3"):
         return lossy_round_trip(wav, rate, codec, compression_level)
     if codec == "none":
@@ -209,7 +215,9 @@ class SqaDegraded(Source):
         self.chain = chain
 
     def build(self, ctx: BuildContext, minutes: dict[str, float]) -> list[ManifestEntry]:
-        return run_jobs(ctx, make_degraded_clip, self.plan(ctx, minutes), "degraded speech")
+        jobs = self.plan(ctx, minutes)
+        record_chain(ctx.out / "degraded", self.chain)
+        return run_jobs(ctx, make_degraded_clip, jobs, "degraded speech")
 
     def plan(self, ctx: BuildContext, minutes: dict[str, float]) -> list[ClipJob]:
         jobs = []
@@ -255,6 +263,27 @@ class SqaDegraded(Source):
                    "noise": Path(noise[0]).name if noise else "", "room": Path(rir).stem if rir else ""})
         return ClipJob(f"sqa-degraded {name}", entry, ctx.out, draw, tuple(str(u.resolve(ctx.out)) for u in utterances),
                        noise, rir)
+
+
+def record_chain(folder: Path, chain: ChainConfig) -> None:
+    """Record the chain in `folder`, or check it against the one recorded there. A rebuild reuses the
+    clips it finds, so clips made by another chain would keep their old degradation under manifest rows
+    (codec, SNR, ...) drawn by the new one."""
+    wanted = json.loads(json.dumps(asdict(chain)))  # tuples as lists, as read back
+    record = folder / CHAIN_RECORD
+    if record.is_file():
+        found = json.loads(record.read_text())
+        changed = sorted(key for key in wanted.keys() | found.keys() if wanted.get(key) != found.get(key))
+        if changed:
+            raise CorpusError(f"{folder}: its clips were made by another degradation chain (it differs in "
+                              f"{', '.join(changed)}); build the corpus into a new folder")
+        return
+    if folder.is_dir() and any(p.is_file() for p in folder.rglob("*")):
+        raise CorpusError(f"{folder}: its clips were made before leanspeech recorded the chain (before GSM "
+                          "06.10 joined the codecs on 2026-12-06) and may not match the current one; build the "
+                          "corpus into a new folder")
+    folder.mkdir(parents=True, exist_ok=True)
+    record.write_text(json.dumps(wanted, indent=2) + "\n")
 
 
 def _by_group(entries: list[ManifestEntry]) -> dict[str, list[ManifestEntry]]:
