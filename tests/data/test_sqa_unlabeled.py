@@ -11,11 +11,11 @@ import soundfile as sf
 
 from leanspeech.data.manifest import ManifestEntry
 from leanspeech.data.sources.base import BuildContext
-from leanspeech.errors import CorpusError
 from leanspeech.data.sources.sqa_unlabeled import (
     CODECS, ENHANCERS, ChainConfig, ChainDraw, ClipJob, SqaDegraded, apply_chain, code, draw_chain,
     make_degraded_clip, record_chain,
 )
+from leanspeech.errors import CorpusError
 
 RATE = 16000
 
