@@ -106,11 +106,22 @@ def telephone(wav: np.ndarray, sample_rate: int, band_sos: np.ndarray, phone_rat
     return out
 
 
+def same_length(signal: np.ndarray, length: int) -> np.ndarray:
+    """`signal` zero-padded or cut to `length` samples (codecs and resampling change lengths a little)."""
+    return np.pad(signal, (0, max(0, length - len(signal))))[:length]
+
+
+def soundfile_round_trip(wav: np.ndarray, rate: int, fmt: str, subtype: str, **options) -> np.ndarray:
+    """Encode with libsndfile (soundfile) in memory and decode again, float32; a codec's frames may make it
+    a little longer."""
+    buffer = io.BytesIO()
+    sf.write(buffer, wav, rate, format=fmt, subtype=subtype, **options)
+    buffer.seek(0)
+    return sf.read(buffer, dtype="float32")[0]
+
+
 def gsm_610(wav: np.ndarray, sample_rate: int, phone_rate: int = 8000) -> np.ndarray:
     """GSM 06.10 full-rate coding (libsndfile, in memory): resample to 8 kHz, encode, decode, resample
     back. Output has the input's length."""
-    buffer = io.BytesIO()
-    sf.write(buffer, resample(wav, sample_rate, phone_rate, quality="MQ"), phone_rate, format="WAV", subtype="GSM610")
-    buffer.seek(0)
-    back = resample(sf.read(buffer, dtype="float32")[0], phone_rate, sample_rate, quality="MQ")
-    return np.pad(back, (0, max(0, len(wav) - len(back))))[:len(wav)].astype(np.float32)
+    coded = soundfile_round_trip(resample(wav, sample_rate, phone_rate, quality="MQ"), phone_rate, "WAV", "GSM610")
+    return same_length(resample(coded, phone_rate, sample_rate, quality="MQ"), len(wav)).astype(np.float32)

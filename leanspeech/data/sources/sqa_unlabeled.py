@@ -18,14 +18,12 @@ TTS clips, which have no reference).
 
 from __future__ import annotations
 
-import io
 import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 
 from leanspeech.audio.io import load_audio
 from leanspeech.audio.resample import resample
@@ -122,11 +120,8 @@ def enhance(wav: np.ndarray, rate: int, enhancer: str) -> np.ndarray:
 def lossy_round_trip(wav: np.ndarray, rate: int, codec: str, compression_level: float) -> np.ndarray:
     """Encode to Ogg Vorbis or MP3 in memory with soundfile and decode again (same length)."""
     fmt, subtype = {"ogg": ("OGG", "VORBIS"), "mp3": ("MP3", "MPEG_LAYER_III")}[codec]
-    buffer = io.BytesIO()
-    sf.write(buffer, wav, rate, format=fmt, subtype=subtype, compression_level=compression_level)
-    buffer.seek(0)
-    decoded, _ = sf.read(buffer, dtype="float32")
-    return np.pad(decoded, (0, max(0, len(wav) - len(decoded))))[:len(wav)]
+    decoded = degrade.soundfile_round_trip(wav, rate, fmt, subtype, compression_level=compression_level)
+    return degrade.same_length(decoded, len(wav))
 
 
 def code(wav: np.ndarray, rate: int, codec: str, compression_level: float) -> np.ndarray:
