@@ -55,7 +55,7 @@ from leanspeech.profile.latency import torch_threads
 from leanspeech.profile.params import count_parameters
 from leanspeech.report.timing import interleaved_seconds
 from leanspeech.studies.recipe import check_keys, read_recipe
-from leanspeech.studies.runs import check_same_study, write_study_record
+from leanspeech.studies.runs import check_same_study, train_or_reuse, write_study_record
 from leanspeech.studies.sqa_report import agreement_by_condition, evaluate, write_report
 from leanspeech.studies.sqa_teacher_prune import TeacherPruning, centre_crops, load_pruned, prune_teacher
 from leanspeech.studies.sqa_train import (
@@ -65,7 +65,6 @@ from leanspeech.studies.sqa_train import (
     fit_label_map,
     map_labels,
     precise_batchnorm,
-    train_or_load,
     train_student,
 )
 
@@ -247,9 +246,8 @@ def run_sqa_study(config: SqaStudyConfig, corpus: str | Path, out: str | Path, w
                             config.train.window_frames)
 
     def fit(name: str, size: str, source: Callable, val) -> tuple[torch.nn.Module, dict]:
-        return train_or_load(out / "models" / name, lambda: _seeded_student(size, config.seed),
-                             lambda m, progress: train_student(m, source(), val, config.train, config.seed, name,
-                                                               progress))
+        return train_or_reuse(out / "models" / name, lambda progress: train_student(
+            _seeded_student(size, config.seed), source(), val, config.train, config.seed, name, progress))
 
     score = config.train.score
     rows: list[dict[str, Any]] = []

@@ -21,6 +21,8 @@ the one with the lowest MSE: with one dev speaker (the offline corpus), MSE also
 checkpoint's level happens to fit that speaker, and picked early, less correlated checkpoints.
 `hint_weight` > 0 adds frame hints (compress/frame_hints.py) for clips whose pool carries teacher frames:
 the loss is then MSE(score) + hint_weight · MSE(hidden frames); windows start on even frames to align.
+`ema_decay` > 0 validates, selects and returns an exponential moving average of the weights (decay per
+step) instead of the weights of the step itself.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from typing import Any, Callable
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torch.optim.swa_utils import update_bn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn, update_bn
 from tqdm import tqdm
 
 from leanspeech.compress.teachers import grid_search_scale_shift
@@ -43,7 +45,6 @@ from leanspeech.compress.frame_hints import FRAME_STRIDE, FrameHintLoss, hint_wi
 from leanspeech.data.windows import cut_windows, overlapping_windows, random_starts
 from leanspeech.metrics import pcc
 from leanspeech.models.base import SpeechModel
-from leanspeech.studies.runs import train_or_reuse
 from leanspeech.train.progress import load_progress, save_progress
 
 FRAME_RATE = 100  # feature frames per second: hop 160 at 16 kHz (models/quality_student.py)
@@ -65,6 +66,7 @@ class StudentTraining:
     score_overlap: float = 0.5  # the share of a window that consecutive scoring windows have in common
     precise_bn_batches: int = 10  # training batches that re-estimate BatchNorm statistics before validation
     hint_weight: float = 0.0  # frame hints' share of the loss (0: the paper's score-only distillation)
+    ema_decay: float = 0.0  # > 0: the moving average of the weights is validated and kept, not the weights
 
     def __post_init__(self) -> None:
         if self.lr_schedule not in LR_SCHEDULES:
@@ -73,6 +75,8 @@ class StudentTraining:
             raise ValueError(f"select_by must be one of {SELECTION_METRICS}, got {self.select_by!r}")
         if not 0 <= self.score_overlap < 1:
             raise ValueError(f"score_overlap must be in [0, 1), got {self.score_overlap}")
+        if not 0 <= self.ema_decay < 1:
+            raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
         if self.hint_weight < 0:
             raise ValueError(f"hint_weight must be ≥ 0, got {self.hint_weight}")
         if self.hint_weight and self.window_frames % FRAME_STRIDE:
@@ -198,6 +202,9 @@ def train_student(model: SpeechModel, draw: MixedBatches, val: Pool, settings: S
     optimizer = torch.optim.AdamW(parameters, lr=settings.lr, weight_decay=settings.weight_decay)
     scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, settings.steps)
                  if settings.lr_schedule == "cosine" else None)
+    average = (AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(settings.ema_decay))
+               if settings.ema_decay else None)
+    judged = average.module if average is not None else model  # the weights validated and kept
     best, best_state, kept, history, losses, hint_losses = -math.inf, copy.deepcopy(model.state_dict()), None, [], [], []
     done, spent = 0, 0.0
     if progress is not None and progress.exists():
@@ -209,6 +216,8 @@ def train_student(model: SpeechModel, draw: MixedBatches, val: Pool, settings: S
         spent = state["seconds"]
         if hints is not None:
             hints.load_state_dict(state["hints"])
+        if average is not None:
+            average.load_state_dict(state["average"])
     started = time.monotonic() - spent
     bar = tqdm(range(done + 1, settings.steps + 1), desc=f"training {name}", unit="step", leave=False, initial=done,
                total=settings.steps)
@@ -227,10 +236,12 @@ def train_student(model: SpeechModel, draw: MixedBatches, val: Pool, settings: S
         optimizer.step()
         if scheduler is not None:
             scheduler.step()
+        if average is not None:
+            average.update_parameters(model)
         losses.append(score_loss.item())
         if step % settings.val_every == 0 or step == settings.steps:
-            precise_batchnorm(model, draw, settings.precise_bn_batches)
-            scores = settings.score(model, val.features)
+            precise_batchnorm(judged, draw, settings.precise_bn_batches)
+            scores = settings.score(judged, val.features)
             val_mse = F.mse_loss(scores, val.targets).item()
             val_pcc = pcc(scores.numpy(), val.targets.numpy())
             history.append({"step": step, "train_mse": sum(losses) / len(losses), "val_mse": val_mse, "val_pcc": val_pcc})
@@ -241,12 +252,13 @@ def train_student(model: SpeechModel, draw: MixedBatches, val: Pool, settings: S
             merit = val_pcc if settings.select_by == "pcc" else -val_mse
             merit = -math.inf if math.isnan(merit) else merit  # constant scores have no PCC
             if kept is None or merit > best:
-                best, best_state, kept = merit, copy.deepcopy(model.state_dict()), history[-1]
+                best, best_state, kept = merit, copy.deepcopy(judged.state_dict()), history[-1]
             if progress is not None:
                 save_progress(progress, step, model, optimizer, generator=draw.generator.get_state(), best=best,
                               best_state=best_state, kept=kept, history=history, seconds=time.monotonic() - started,
                               scheduler=scheduler.state_dict() if scheduler is not None else None,
-                              hints=hints.state_dict() if hints is not None else None)
+                              hints=hints.state_dict() if hints is not None else None,
+                              average=average.state_dict() if average is not None else None)
     model.load_state_dict(best_state)
     return model.eval(), {"best_step": kept["step"], "val_mse": kept["val_mse"], "val_pcc": kept["val_pcc"],
                           "train_seconds": time.monotonic() - started,
@@ -261,9 +273,3 @@ def _hint_loss(model: torch.nn.Module, draw: MixedBatches, settings: StudentTrai
         raise TypeError(f"frame hints need a model with hidden frames; {type(model).__name__} has none")
     return FrameHintLoss(model.hidden_features, draw.hinted.hints)
 
-
-def train_or_load(folder: Path, build: Callable[[], SpeechModel],
-                  train: Callable[[SpeechModel, Path], tuple[SpeechModel, dict]]) -> tuple[SpeechModel, dict[str, Any]]:
-    """A finished run in `folder` (model.pt + metrics.json) is reused, so a re-run of the study resumes;
-    `train(model, progress file)` goes on from an unfinished one's checkpoint."""
-    return train_or_reuse(folder, lambda progress: train(build(), progress))

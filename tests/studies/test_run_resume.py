@@ -9,6 +9,7 @@ from torch.utils.data import Dataset
 
 from leanspeech.registry import MODELS
 from leanspeech.studies import enhance_train, quality_train, sqa_train, vad_train
+from leanspeech.studies.runs import train_or_reuse
 from leanspeech.train.batches import endless_batches
 from leanspeech.train.progress import CHECKPOINT_EVERY
 
@@ -67,8 +68,8 @@ def test_quality_run(resumes_exactly):
     resumes_exactly(quality_train, train, at=2)
 
 
-@pytest.mark.parametrize("hint_weight", [0.0, 1.0])
-def test_sqa_student_run(resumes_exactly, hint_weight):
+@pytest.mark.parametrize("hint_weight, ema_decay", [(0.0, 0.0), (1.0, 0.0), (0.0, 0.9)])
+def test_sqa_student_run(resumes_exactly, hint_weight, ema_decay):
     from leanspeech.models.quality_student import QualityStudent
 
     generator = torch.Generator().manual_seed(0)
@@ -76,7 +77,7 @@ def test_sqa_student_run(resumes_exactly, hint_weight):
     pool = sqa_train.Pool([torch.randn(2, 161, 60, generator=generator) for _ in range(6)], torch.linspace(1, 4, 6),
                           ["a"] * 6, hints=hints)
     settings = sqa_train.StudentTraining(steps=6, val_every=2, window_seconds=0.4, lr_schedule="cosine",
-                                         precise_bn_batches=1, hint_weight=hint_weight)
+                                         precise_bn_batches=1, hint_weight=hint_weight, ema_decay=ema_decay)
 
     def train(folder):
         def student(model, progress):
@@ -84,6 +85,6 @@ def test_sqa_student_run(resumes_exactly, hint_weight):
             return sqa_train.train_student(model, draw, pool, settings, seed=0, name="s", progress=progress)
 
         torch.manual_seed(0)
-        return sqa_train.train_or_load(folder, lambda: QualityStudent("xxs"), student)
+        return train_or_reuse(folder, lambda progress: student(QualityStudent("xxs"), progress))
 
     resumes_exactly(sqa_train, train, at=4)
