@@ -21,8 +21,6 @@ the one with the lowest MSE: with one dev speaker (the offline corpus), MSE also
 checkpoint's level happens to fit that speaker, and picked early, less correlated checkpoints.
 `hint_weight` > 0 adds frame hints (compress/frame_hints.py) for clips whose pool carries teacher frames:
 the loss is then MSE(score) + hint_weight · MSE(hidden frames); windows start on even frames to align.
-`ema_decay` > 0 validates, selects and returns an exponential moving average of the weights (decay per
-step) instead of the weights of the step itself.
 """
 
 from __future__ import annotations
@@ -37,7 +35,7 @@ from typing import Any, Callable
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn, update_bn
+from torch.optim.swa_utils import update_bn
 from tqdm import tqdm
 
 from leanspeech.compress.teachers import grid_search_scale_shift
@@ -66,7 +64,6 @@ class StudentTraining:
     score_overlap: float = 0.5  # the share of a window that consecutive scoring windows have in common
     precise_bn_batches: int = 10  # training batches that re-estimate BatchNorm statistics before validation
     hint_weight: float = 0.0  # frame hints' share of the loss (0: the paper's score-only distillation)
-    ema_decay: float = 0.0  # > 0: the moving average of the weights is validated and kept, not the weights
 
     def __post_init__(self) -> None:
         if self.lr_schedule not in LR_SCHEDULES:
@@ -75,8 +72,6 @@ class StudentTraining:
             raise ValueError(f"select_by must be one of {SELECTION_METRICS}, got {self.select_by!r}")
         if not 0 <= self.score_overlap < 1:
             raise ValueError(f"score_overlap must be in [0, 1), got {self.score_overlap}")
-        if not 0 <= self.ema_decay < 1:
-            raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
         if self.hint_weight < 0:
             raise ValueError(f"hint_weight must be ≥ 0, got {self.hint_weight}")
         if self.hint_weight and self.window_frames % FRAME_STRIDE:
@@ -202,9 +197,6 @@ def train_student(model: SpeechModel, draw: MixedBatches, val: Pool, settings: S
     optimizer = torch.optim.AdamW(parameters, lr=settings.lr, weight_decay=settings.weight_decay)
     scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, settings.steps)
                  if settings.lr_schedule == "cosine" else None)
-    average = (AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(settings.ema_decay))
-               if settings.ema_decay else None)
-    judged = average.module if average is not None else model  # the weights validated and kept
     best, best_state, kept, history, losses, hint_losses = -math.inf, copy.deepcopy(model.state_dict()), None, [], [], []
     done, spent = 0, 0.0
     if progress is not None and progress.exists():
@@ -216,8 +208,6 @@ def train_student(model: SpeechModel, draw: MixedBatches, val: Pool, settings: S
         spent = state["seconds"]
         if hints is not None:
             hints.load_state_dict(state["hints"])
-        if average is not None:
-            average.load_state_dict(state["average"])
     started = time.monotonic() - spent
     bar = tqdm(range(done + 1, settings.steps + 1), desc=f"training {name}", unit="step", leave=False, initial=done,
                total=settings.steps)
@@ -236,12 +226,10 @@ def train_student(model: SpeechModel, draw: MixedBatches, val: Pool, settings: S
         optimizer.step()
         if scheduler is not None:
             scheduler.step()
-        if average is not None:
-            average.update_parameters(model)
         losses.append(score_loss.item())
         if step % settings.val_every == 0 or step == settings.steps:
-            precise_batchnorm(judged, draw, settings.precise_bn_batches)
-            scores = settings.score(judged, val.features)
+            precise_batchnorm(model, draw, settings.precise_bn_batches)
+            scores = settings.score(model, val.features)
             val_mse = F.mse_loss(scores, val.targets).item()
             val_pcc = pcc(scores.numpy(), val.targets.numpy())
             history.append({"step": step, "train_mse": sum(losses) / len(losses), "val_mse": val_mse, "val_pcc": val_pcc})
@@ -252,13 +240,12 @@ def train_student(model: SpeechModel, draw: MixedBatches, val: Pool, settings: S
             merit = val_pcc if settings.select_by == "pcc" else -val_mse
             merit = -math.inf if math.isnan(merit) else merit  # constant scores have no PCC
             if kept is None or merit > best:
-                best, best_state, kept = merit, copy.deepcopy(judged.state_dict()), history[-1]
+                best, best_state, kept = merit, copy.deepcopy(model.state_dict()), history[-1]
             if progress is not None:
                 save_progress(progress, step, model, optimizer, generator=draw.generator.get_state(), best=best,
                               best_state=best_state, kept=kept, history=history, seconds=time.monotonic() - started,
                               scheduler=scheduler.state_dict() if scheduler is not None else None,
-                              hints=hints.state_dict() if hints is not None else None,
-                              average=average.state_dict() if average is not None else None)
+                              hints=hints.state_dict() if hints is not None else None)
     model.load_state_dict(best_state)
     return model.eval(), {"best_step": kept["step"], "val_mse": kept["val_mse"], "val_pcc": kept["val_pcc"],
                           "train_seconds": time.monotonic() - started,

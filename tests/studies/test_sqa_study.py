@@ -98,8 +98,6 @@ def test_student_training_settings_are_checked():
         StudentTraining(lr_schedule="linear")
     with pytest.raises(ValueError, match="score_overlap"):
         StudentTraining(score_overlap=1.0)
-    with pytest.raises(ValueError, match="ema_decay"):
-        StudentTraining(ema_decay=1.0)
 
 
 def test_cosine_schedule_decays_the_learning_rate_to_zero():
@@ -136,30 +134,6 @@ def test_the_kept_checkpoint_is_the_best_by_the_chosen_metric(select_by):
     assert len({round(h["val_mse"], 6) for h in history}) > 1  # the checkpoints differ: the choice means something
     scores = predict(model, val.features, settings.window_frames, settings.score_hop_frames)
     assert torch.nn.functional.mse_loss(scores, val.targets).item() == pytest.approx(best["val_mse"], rel=1e-4)
-
-
-def test_ema_decay_keeps_the_moving_average_of_the_step_weights():
-    torch.manual_seed(0)
-    pool_ = Pool([torch.randn(2, 161, 60) for _ in range(6)], torch.linspace(1, 4, 6), ["a"] * 6)
-    draw = MixedBatches(pool_, None, 0.0, 4, 10, torch.Generator().manual_seed(0), 40)
-    settings = StudentTraining(steps=3, val_every=3, window_seconds=0.4, lr=0.01, precise_bn_batches=0, ema_decay=0.5)
-    model = QualityStudent("xxs")
-    after_steps: list[dict[str, torch.Tensor]] = []
-    step = torch.optim.AdamW.step
-
-    def recording_step(self, *args, **kwargs):
-        result = step(self, *args, **kwargs)
-        after_steps.append({name: p.detach().clone() for name, p in model.named_parameters()})
-        return result
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(torch.optim.AdamW, "step", recording_step)
-        kept, _ = train_student(model, draw, pool_, settings, seed=0, name="ema")
-    for name, weight in kept.named_parameters():
-        first, second, third = (weights[name] for weights in after_steps)
-        average = 0.5 * (0.5 * first + 0.5 * second) + 0.5 * third
-        torch.testing.assert_close(weight, average)
-    assert not all(torch.equal(after_steps[1][name], after_steps[2][name]) for name in after_steps[2])  # they moved
 
 
 def test_precise_batchnorm_replaces_drifting_running_statistics():
