@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 import soundfile as sf
 import torch
 
+from leanspeech.compress.prune import PruneConfig, load_checkpoint_state, prunable_weights
 from leanspeech.compress.teachers import (
     ModelTeacher,
     XlsrSqaTeacher,
@@ -73,6 +75,30 @@ def test_xls_r_sqa_head_matches_published_head_size():
     reference = SingleLayerModel(xls.XLSR_300M_TRANSFORMER_32DEEP_CONFIG)
     ours = QualityHead(1024, 32, 4, 4)
     assert sum(p.numel() for p in ours.parameters()) == sum(p.numel() for p in reference.parameters())
+
+
+def test_xls_r_sqa_prunes_its_embedding_model_and_leaves_the_head_dense(tiny_wav2vec2, tmp_path):
+    torch.manual_seed(0)
+    teacher = XlsrSqaTeacher(tiny_wav2vec2, layer=2, n_datasets=2, frames=20)
+    head_before = copy.deepcopy(teacher.head.state_dict())
+    generator = torch.Generator().manual_seed(3)
+    batches = [(0.1 * torch.randn(4, 1600, generator=generator), torch.tensor([0, 1, 0, 1]),
+                1 + 4 * torch.rand(4, generator=generator))
+               for _ in range(3)]
+    config = PruneConfig(step_fraction=0.1, finetune_steps=2, sparsities=(0.2,), lr=1e-3)
+    (point,) = teacher.prune_embedding(batches, config, tmp_path, progress=False)
+    # Hidden state 2 is the input of kept layer 2: that layer, the head and the dataset biases stay dense.
+    pruned = prunable_weights(teacher, exclude=("head.", "dataset_bias.", "embedding.encoder.layers.2."))
+    assert {name.split(".")[0] for name, _, _ in pruned} == {"embedding"}
+    zeros = sum(int((getattr(m, n) == 0).sum()) for _, m, n in pruned)
+    assert zeros / sum(getattr(m, n).numel() for _, m, n in pruned) == pytest.approx(0.2, abs=0.01)
+    dense = [getattr(m, n) for name, m, n in prunable_weights(teacher) if (name, m, n) not in pruned]
+    assert dense and all(int((w == 0).sum()) == 0 for w in dense)
+    assert any(not torch.equal(w, head_before[k]) for k, w in teacher.head.state_dict().items())  # the head is fine-tuned
+    fresh = XlsrSqaTeacher(tiny_wav2vec2, layer=2, n_datasets=2, frames=20)
+    fresh.load_state_dict(load_checkpoint_state(point.path))
+    wav = batches[0][0]
+    torch.testing.assert_close(fresh.predict(wav), teacher.predict(wav))
 
 
 def test_grid_search_recovers_scale_and_shift():
