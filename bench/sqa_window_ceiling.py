@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from leanspeech.audio.io import load_audio
 from leanspeech.data.manifest import read_manifest
+from leanspeech.data.windows import window_starts
 from leanspeech.metrics import pcc
 from leanspeech.peers.distill_mos import MODEL_RATE, DistillMos
 
@@ -26,8 +27,9 @@ CLIP_SECONDS = 8.0  # SqaStudyConfig.crop_seconds in every recipe
 
 
 def back_to_back(wav: np.ndarray, window: int) -> list[np.ndarray]:
-    """Consecutive windows of `window` samples; a clip shorter than one window is one window."""
-    return [wav[start:start + window] for start in range(0, max(1, len(wav) - window + 1), window)]
+    """Windows of `window` samples placed as the students score (`score_overlap: 0`): back to back, the
+    last one ending at the clip's end; a clip shorter than one window is one window."""
+    return [wav[start:start + window] for start in window_starts(len(wav), window, window)]
 
 
 def main() -> None:

@@ -32,14 +32,20 @@ def random_windows(features: list[Tensor], index: Tensor, frames: int, generator
     return cut_windows(features, index, random_starts(features, index, frames, generator), frames)
 
 
+def window_starts(length: int, frames: int, hop: int) -> list[int]:
+    """Starts of windows `hop` apart over `length` frames, the last window ending at the end (a length
+    shorter than one window: one window, at 0)."""
+    starts = list(range(0, max(1, length - frames + 1), max(1, hop)))
+    if length > frames and starts[-1] != length - frames:
+        starts.append(length - frames)
+    return starts
+
+
 def overlapping_windows(clip: Tensor, frames: int, hop: int | None = None) -> Tensor:
     """(K, channels, frequencies, frames): windows `hop` frames apart (default frames // 2), the last one
     ending at the clip's end, channels-last (the students' layout: their forward then copies nothing)."""
     clip = padded(clip, frames)
-    length = clip.shape[-1]
-    starts = list(range(0, length - frames + 1, max(1, hop or frames // 2)))
-    if starts[-1] != length - frames:
-        starts.append(length - frames)
+    starts = window_starts(clip.shape[-1], frames, hop or frames // 2)
     windows = torch.empty((len(starts), *clip.shape[:-1], frames), dtype=clip.dtype,
                           memory_format=torch.channels_last)
     for window, start in zip(windows, starts):

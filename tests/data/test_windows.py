@@ -2,7 +2,7 @@
 
 import torch
 
-from leanspeech.data.windows import overlapping_windows, random_windows
+from leanspeech.data.windows import overlapping_windows, random_windows, window_starts
 
 
 def test_windows_are_slices_of_their_clip_and_cover_it():
@@ -18,3 +18,10 @@ def test_windows_are_slices_of_their_clip_and_cover_it():
     assert windows.is_contiguous(memory_format=torch.channels_last)  # the students' layout: no copy there
     back_to_back = overlapping_windows(clips[1], 8, hop=8)  # no overlap but the last window's
     assert [int(w[0, 0, 0]) for w in back_to_back] == [0, 8, 16, 17]
+
+
+def test_window_starts_end_on_the_last_frame():
+    assert window_starts(25, 8, 8) == [0, 8, 16, 17]
+    assert window_starts(24, 8, 8) == [0, 8, 16]
+    assert window_starts(8, 8, 4) == [0]
+    assert window_starts(3, 8, 8) == [0]  # shorter than one window: one window
