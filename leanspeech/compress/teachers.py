@@ -225,8 +225,9 @@ class XlsrSqaTeacher(nn.Module):
         fine-tuned between steps on labeled `batches` of (wavs, dataset index, MOS) with the bias-aware
         MSE; the head and the dataset biases stay dense, as in the paper. The last kept encoder layer is left
         out too: hidden state `layer` is its input, so its weights never reach the score."""
+        config = config or PruneConfig()
         unused = f"embedding.encoder.layers.{self.layer}."
-        config = replace(config or PruneConfig(), exclude=("head.", "dataset_bias.", unused))
+        config = replace(config, exclude=(*config.exclude, "head.", "dataset_bias.", unused))
         return prune_model(self, lambda model, batch: F.mse_loss(model(batch[0], batch[1]), batch[2]), batches,
                            config, out_dir, progress)
 
