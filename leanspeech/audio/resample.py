@@ -14,3 +14,8 @@ def resample(wav: np.ndarray, orig_rate: int, target_rate: int, quality: str = "
     if wav.ndim == 1:
         return soxr.resample(wav, orig_rate, target_rate, quality=quality).astype(np.float32)
     return soxr.resample(wav.T, orig_rate, target_rate, quality=quality).T.astype(np.float32)
+
+
+def pad_or_cut(signal: np.ndarray, length: int) -> np.ndarray:
+    """`signal` zero-padded or cut to `length` samples (resampling and codecs change lengths a little)."""
+    return np.pad(signal, (0, max(0, length - len(signal))))[:length]

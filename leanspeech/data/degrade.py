@@ -12,7 +12,7 @@ import numpy as np
 import scipy.signal
 import soundfile as sf
 
-from leanspeech.audio.resample import resample
+from leanspeech.audio.resample import resample, pad_or_cut
 
 
 def power(wav: np.ndarray) -> float:
@@ -106,11 +106,6 @@ def telephone(wav: np.ndarray, sample_rate: int, band_sos: np.ndarray, phone_rat
     return out
 
 
-def same_length(signal: np.ndarray, length: int) -> np.ndarray:
-    """`signal` zero-padded or cut to `length` samples (codecs and resampling change lengths a little)."""
-    return np.pad(signal, (0, max(0, length - len(signal))))[:length]
-
-
 def soundfile_round_trip(wav: np.ndarray, rate: int, fmt: str, subtype: str, **options) -> np.ndarray:
     """Encode with libsndfile (soundfile) in memory and decode again, float32; a codec's frames may make it
     a little longer."""
@@ -124,4 +119,4 @@ def gsm_610(wav: np.ndarray, sample_rate: int, phone_rate: int = 8000) -> np.nda
     """GSM 06.10 full-rate coding (libsndfile, in memory): resample to 8 kHz, encode, decode, resample
     back. Output has the input's length."""
     coded = soundfile_round_trip(resample(wav, sample_rate, phone_rate, quality="MQ"), phone_rate, "WAV", "GSM610")
-    return same_length(resample(coded, phone_rate, sample_rate, quality="MQ"), len(wav)).astype(np.float32)
+    return pad_or_cut(resample(coded, phone_rate, sample_rate, quality="MQ"), len(wav)).astype(np.float32)

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from leanspeech.audio.io import check_waveform, load_audio, save_audio
-from leanspeech.audio.resample import resample
+from leanspeech.audio.resample import resample, pad_or_cut
 from leanspeech.bundled import bundled_model
 from leanspeech.errors import AudioError, LeanspeechError
 from leanspeech.models.base import SpeechModel
@@ -170,9 +170,7 @@ def enhance_audio(
     else:
         enhanced = enhance_offline(with_update_percent(model, update_percent) if update_percent else model, audio)
     if sample_rate != model.sample_rate:
-        enhanced = resample(enhanced, model.sample_rate, sample_rate)
-        length = np.asarray(wav).shape[-1]
-        enhanced = np.pad(enhanced, (0, max(0, length - len(enhanced))))[:length]
+        enhanced = pad_or_cut(resample(enhanced, model.sample_rate, sample_rate), np.asarray(wav).shape[-1])
     result.audio = enhanced.astype(np.float32)
     return result
 

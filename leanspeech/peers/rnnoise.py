@@ -19,7 +19,7 @@ from typing import NamedTuple
 import numpy as np
 import scipy.signal
 
-from leanspeech.audio.resample import resample
+from leanspeech.audio.resample import resample, pad_or_cut
 from leanspeech.peers.base import PeerNotInstalledError, chunk_scores_to_frames, mono_at_rate
 from leanspeech.registry import PEERS
 
@@ -107,7 +107,7 @@ class Rnnoise:
         output, probabilities = process_frames(padded)
         aligned = output[DELAY_48K : DELAY_48K + len(audio)] / 32768.0
         enhanced = resample(aligned, MODEL_RATE, sample_rate)
-        enhanced = np.pad(enhanced, (0, max(0, len(wav) - len(enhanced))))[: len(wav)]
+        enhanced = pad_or_cut(enhanced, len(wav))
         return Denoised(enhanced.astype(np.float32), probabilities)
 
     def enhance(self, wav: np.ndarray, sample_rate: int) -> np.ndarray:

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from leanspeech.audio.io import load_audio
-from leanspeech.audio.resample import resample
+from leanspeech.audio.resample import resample, pad_or_cut
 from leanspeech.data import degrade
 from leanspeech.data.manifest import SPLITS, ManifestEntry
 from leanspeech.data.pools import FileNoise, RirPool
@@ -121,7 +121,7 @@ def lossy_round_trip(wav: np.ndarray, rate: int, codec: str, compression_level: 
     """Encode to Ogg Vorbis or MP3 in memory with soundfile and decode again (same length)."""
     fmt, subtype = {"ogg": ("OGG", "VORBIS"), "mp3": ("MP3", "MPEG_LAYER_III")}[codec]
     decoded = degrade.soundfile_round_trip(wav, rate, fmt, subtype, compression_level=compression_level)
-    return degrade.same_length(decoded, len(wav))
+    return pad_or_cut(decoded, len(wav))
 
 
 def code(wav: np.ndarray, rate: int, codec: str, compression_level: float) -> np.ndarray:
