@@ -33,7 +33,8 @@ FRAME_STRIDE = 2  # feature frames per hidden frame: the students' last conv blo
 
 def hint_teacher(teacher: str | Path) -> SpeechModel:
     """The model whose hidden frames are the hints: "distill-mos" (its weights in an xl student), or a saved
-    leanspeech model with a `hidden` method (e.g. a quality student)."""
+    leanspeech model with a `hidden` method (e.g. a quality student); an XLS-R-SQA teacher has no frames on
+    the students' time grid."""
     if str(teacher) == "distill-mos":
         from leanspeech.models.quality_student import QualityStudent, load_distill_mos_weights
         from leanspeech.peers.distill_mos import DistillMos

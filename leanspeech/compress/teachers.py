@@ -8,7 +8,12 @@
   `QualityHead` (d 32, 4 heads, 4 layers) → attention pooling → sigmoid, with per-dataset learnable
   scale and shift of the logits (bias-aware training) and `grid_search_scale_shift` for the universal
   pair used at inference; `prune_embedding` prunes its embedding model as the paper's XLS-R-PruneMOS.
+  `save` / `XlsrSqaTeacher.load` keep its head (and a pruned embedding) in a file of its own; training
+  on labeled MOS data is `leanspeech study sqa-teacher` (studies/sqa_teacher_train.py).
   Needs the optional dependency: pip install "leanspeech[sqa]".
+
+`load_teacher(spec)` gives the teacher a study names: "distill-mos", or the path of a leanspeech quality
+model or of a saved XLS-R-SQA teacher.
 
 `pseudo_label(teacher, clips)` labels many clips for distillation: a clip that cannot be read or that
 the teacher fails on is logged with its name, skipped and counted, never fatal.
@@ -28,6 +33,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm import tqdm
 
+from leanspeech import __version__
 from leanspeech.audio.io import load_audio
 from leanspeech.audio.resample import resample
 from leanspeech.compress.prune import PruneConfig, PrunePoint, prune_model
@@ -36,11 +42,13 @@ from leanspeech.models.base import SpeechModel
 from leanspeech.models.io import load_model
 from leanspeech.models.quality_student import QualityHead
 from leanspeech.peers.base import PeerNotInstalledError
+from leanspeech.profile.params import count_parameters
 
 log = logging.getLogger(__name__)
 TEACHER_RATE = 16000
 SQA_PIP_COMMAND = 'pip install "leanspeech[sqa]"  (or: pip install "transformers>=4.40")'
 XLSR_FRAMES = 384  # XLS-R-SQA's centre crop: 7.68 s of 20 ms frames
+XLSR_FORMAT = "leanspeech-xlsr-sqa"
 
 
 @runtime_checkable
@@ -185,11 +193,15 @@ class XlsrSqaTeacher(nn.Module):
         # Layers past `layer` + 1 never reach hidden state `layer`; the last kept one only keeps that
         # state free of the encoder's final norm, exactly as in the full model.
         self.embedding.encoder.layers = self.embedding.encoder.layers[: layer + 1]
+        self.directory = Path(directory).resolve()
+        self.settings = {"layer": layer, "n_datasets": n_datasets, "d_model": d_model, "heads": heads,
+                         "layers": layers, "frames": frames}
         self.layer = layer
         self.frames = frames
         self.head = QualityHead(config["hidden_size"], d_model, heads, layers)
         self.dataset_bias = DatasetBias(n_datasets)
         self.register_buffer("universal", torch.tensor([1.0, 0.0]))
+        self.datasets: list[str] = []  # the training datasets, in the order of `dataset_bias`
 
     def features(self, wavs: Tensor) -> Tensor:
         """(B, T) → (B, frames, hidden) of layer `layer`, inputs normalised as Wav2Vec2FeatureExtractor does."""
@@ -197,20 +209,37 @@ class XlsrSqaTeacher(nn.Module):
         hidden = self.embedding(wavs, output_hidden_states=True).hidden_states[self.layer]
         return center_crop(hidden, self.frames)
 
-    def logits(self, wavs: Tensor, dataset: Tensor | None = None) -> Tensor:
-        logits = self.head.logits(self.features(wavs))
+    def dataset_index(self, names: list[str]) -> Tensor:
+        """Indices into `dataset_bias` of datasets named as in `datasets`."""
+        return torch.tensor([self.datasets.index(name) for name in names])
+
+    def crop_samples(self) -> int:
+        """Waveform samples that give exactly `frames` frames of the embedding's CNN."""
+        config = self.embedding.config
+        receptive, stride = 1, 1
+        for kernel, step in zip(config.conv_kernel, config.conv_stride):
+            receptive += (kernel - 1) * stride
+            stride *= step
+        return receptive + (self.frames - 1) * stride
+
+    def frame_logits(self, frames: Tensor, dataset: Tensor | None = None) -> Tensor:
+        """`features`' frames → logits with each clip's dataset scale and shift, or the universal pair."""
+        logits = self.head.logits(frames)
         if dataset is not None:
             return self.dataset_bias(logits, dataset)
         return self.universal[0] * logits + self.universal[1]
+
+    def logits(self, wavs: Tensor, dataset: Tensor | None = None) -> Tensor:
+        return self.frame_logits(self.features(wavs), dataset)
 
     def forward(self, wavs: Tensor, dataset: Tensor | None = None) -> Tensor:
         return 1.0 + 4.0 * torch.sigmoid(self.logits(wavs, dataset))
 
     @torch.no_grad()
-    def set_universal(self, wavs: Tensor, mos: Tensor, **grid: Tensor) -> tuple[float, float, float]:
-        """Grid-search the universal scale and shift on validation clips; returns (scale, shift, mse)."""
-        raw = self.head.logits(self.features(_as_batch(wavs)))
-        scale, shift, mse = grid_search_scale_shift(raw, mos, **grid)
+    def set_universal(self, raw_logits: Tensor, mos: Tensor, **grid: Tensor) -> tuple[float, float, float]:
+        """Grid-search the universal scale and shift on validation clips' unscaled logits
+        (`head.logits` of their frames); returns (scale, shift, mse)."""
+        scale, shift, mse = grid_search_scale_shift(raw_logits, mos, **grid)
         self.universal.copy_(torch.tensor([scale, shift]))
         return scale, shift, mse
 
@@ -230,6 +259,69 @@ class XlsrSqaTeacher(nn.Module):
         config = replace(config, exclude=(*config.exclude, "head.", "dataset_bias.", unused))
         return prune_model(self, lambda model, batch: F.mse_loss(model(batch[0], batch[1]), batch[2]), batches,
                            config, out_dir, progress)
+
+
+    def save(self, path: str | Path, with_embedding: bool = False) -> Path:
+        """Head, dataset biases, universal pair and settings; the embedding model's weights only when asked
+        (`with_embedding`, for a pruned one): otherwise `load` reads them from the wav2vec2 directory."""
+        state = {k: v for k, v in self.state_dict().items() if with_embedding or not k.startswith("embedding.")}
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"format": XLSR_FORMAT, "format_version": 1, "leanspeech_version": __version__,
+                    "wav2vec2": str(self.directory), "settings": self.settings, "datasets": self.datasets,
+                    "state_dict": state}, path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path, wav2vec2: str | Path | None = None) -> XlsrSqaTeacher:
+        """A teacher saved by `save`, its embedding model from `wav2vec2` (default: the directory it was
+        trained with), in eval mode."""
+        return cls.from_blob(_read_checkpoint(path), path, wav2vec2)
+
+    @classmethod
+    def from_blob(cls, blob: dict, path: str | Path, wav2vec2: str | Path | None = None) -> XlsrSqaTeacher:
+        if blob.get("format") != XLSR_FORMAT:
+            raise LeanspeechError(f"{path}: not a saved XLS-R-SQA teacher")
+        teacher = cls(wav2vec2 or blob["wav2vec2"], **blob["settings"])
+        missing, unexpected = teacher.load_state_dict(blob["state_dict"], strict=False)
+        missing = [k for k in missing if not k.startswith("embedding.")]
+        if missing or unexpected:
+            raise LeanspeechError(f"{path}: weights do not fit the XLS-R-SQA teacher (missing {missing[:3]}, "
+                                  f"unexpected {unexpected[:3]})")
+        teacher.datasets = list(blob["datasets"])
+        return teacher.eval()
+
+
+def _read_checkpoint(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise LeanspeechError(f"{path}: teacher file does not exist")
+    try:  # mmap: telling a multi-GB pruned teacher from a student costs no read of its weights
+        blob = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as err:  # torch raises several types for corrupt or foreign files
+        raise LeanspeechError(f"{path}: not a loadable teacher file ({err})") from None
+    if not isinstance(blob, dict):
+        raise LeanspeechError(f"{path}: not a teacher file")
+    return blob
+
+
+def load_teacher(spec: str | Path) -> Teacher:
+    """"distill-mos", or the path of a leanspeech quality model (`save_model`) or of an XLS-R-SQA teacher
+    (`XlsrSqaTeacher.save`)."""
+    if str(spec) == "distill-mos":
+        return DistillMosTeacher()
+    blob = _read_checkpoint(spec)
+    if blob.get("format") == XLSR_FORMAT:
+        return XlsrSqaTeacher.from_blob(blob, spec)
+    return ModelTeacher(spec)
+
+
+def teacher_parameters(teacher: Teacher) -> int:
+    """Dense parameters of the network that scores: an XLS-R-SQA teacher counts only the wav2vec2 layers it
+    runs (up to `layer` + 1), not the whole XLS-R."""
+    if isinstance(teacher, DistillMosTeacher):
+        return teacher.peer.parameter_count()
+    return count_parameters(teacher.model if isinstance(teacher, ModelTeacher) else teacher).dense
 
 
 @dataclass

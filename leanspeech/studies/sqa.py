@@ -37,13 +37,7 @@ from tqdm import tqdm
 from leanspeech.audio.io import load_audio
 from leanspeech.compress.frame_hints import cached_teacher_frames, hint_teacher
 from leanspeech.compress.prune import PruneConfig, prune_model
-from leanspeech.compress.teachers import (
-    TEACHER_RATE,
-    DistillMosTeacher,
-    DnsmosTeacher,
-    ModelTeacher,
-    Teacher,
-)
+from leanspeech.compress.teachers import TEACHER_RATE, DnsmosTeacher, Teacher, load_teacher, teacher_parameters
 from leanspeech.data.corpus import build_corpus
 from leanspeech.data.manifest import ManifestEntry, read_manifest
 from leanspeech.data.pseudo_labels import cached_pseudo_labels
@@ -68,13 +62,10 @@ from leanspeech.studies.sqa_train import (
     train_student,
 )
 
-DISTILL_MOS_PARAMETERS = 4_133_226  # the xl student (models/quality_student.py), Distill-MOS's size
-
-
 @dataclass
 class SqaStudyConfig:
     corpus_minutes: float = 60.0  # minutes of degraded clips when the corpus has to be built
-    teacher: str = "distill-mos"  # or the path of a leanspeech quality model (save_model)
+    teacher: str = "distill-mos"  # or the path of a leanspeech quality model or a saved XLS-R-SQA teacher
     dnsmos: bool = True  # DNSMOS OVRL as a reference row
     sizes: tuple[str, ...] = ("xxs", "xs", "s", "m")
     mix_grid: tuple[float, ...] = (0.0, 0.1, 0.2, 0.4, 0.8)
@@ -124,9 +115,7 @@ class SqaStudyConfig:
         return cls(train=StudentTraining(**train), teacher_prune=TeacherPruning(**teacher_prune), **values)
 
     def teacher_factory(self) -> Callable[[], Teacher]:
-        if self.teacher == "distill-mos":
-            return DistillMosTeacher
-        return functools.partial(ModelTeacher, self.teacher)
+        return functools.partial(load_teacher, self.teacher)
 
 
 @dataclass
@@ -203,6 +192,8 @@ def run_sqa_study(config: SqaStudyConfig, corpus: str | Path, out: str | Path, w
     check_same_study(out, corpus, asdict(config), may_change=(
         "corpus_minutes", "sizes", "mix_grid", "dnsmos", "teacher_workers", "latency_repeats"))
     write_study_record(out, corpus, asdict(config))
+    if config.train.hint_weight:
+        hint_teacher(config.teacher)  # a teacher without hidden frames fails now, not after the labelling
     entries = read_manifest(corpus / "manifest.csv", kind="degraded")
     if not entries:
         raise CorpusError(f"{corpus}: no degraded clips in the manifest; build it with --task sqa-unlabeled")
@@ -257,7 +248,8 @@ def run_sqa_study(config: SqaStudyConfig, corpus: str | Path, out: str | Path, w
         rows.append(row)
         return row
 
-    add("teacher", config.teacher, test["teacher"], _teacher_parameters(config))
+    teacher_params = teacher_parameters(load_teacher(config.teacher))
+    add("teacher", config.teacher, test["teacher"], teacher_params)
     if config.dnsmos:
         dnsmos = cached_pseudo_labels(functools.partial(DnsmosTeacher, "ovrl"), [clips[i].path for i in test_index],
                                       out / "labels" / "dnsmos.jsonl", config.teacher_workers)
@@ -304,7 +296,7 @@ def run_sqa_study(config: SqaStudyConfig, corpus: str | Path, out: str | Path, w
         for row in _pruned_teachers(config, [clips[i].path for i in unlabeled_index], [clips[i].path for i in test_index],
                                     out / "pruned" / "teacher"):
             add(**row)
-    latency = _latency(config, distilled)
+    latency = _latency(config, distilled, teacher_params)
     summary = {"label_map": {"scale": scale, "shift": shift, "mse": map_mse},
                "clips": {"labeled": len(labeled_index), "unlabeled": len(unlabeled_index),
                          "dev": len(val_teacher), "test": len(test_index),
@@ -341,16 +333,10 @@ def _seeded_student(size: str, seed: int) -> QualityStudent:
     return QualityStudent(size)
 
 
-def _teacher_parameters(config: SqaStudyConfig) -> float:
-    if config.teacher == "distill-mos":
-        return DISTILL_MOS_PARAMETERS
-    return count_parameters(load_model(config.teacher)).dense
-
-
-def _latency(config: SqaStudyConfig, distilled: dict[str, tuple]) -> dict[str, Any]:
+def _latency(config: SqaStudyConfig, distilled: dict[str, tuple], teacher_params: int) -> dict[str, Any]:
     """Every distilled student within 1/20 of the teacher's parameters (else the smallest) against the teacher,
     each scoring as in the evaluation (mean over windows)."""
-    budget = _teacher_parameters(config) / 20
+    budget = teacher_params / 20
     by_size = sorted(distilled.items(), key=lambda kv: count_parameters(kv[1][0]).dense)
     timed = [kv for kv in by_size if count_parameters(kv[1][0]).dense <= budget] or by_size[:1]
     seconds = 7.68  # Distill-MOS's crop: both see the same audio

@@ -29,7 +29,8 @@ def add_sqa_parser(names: argparse._SubParsersAction) -> None:
     sqa.add_argument("--out", required=True, help="output folder (created; a finished part is reused)")
     sqa.add_argument("--recipe", help="YAML recipe (recipes/sqa/*.yaml); default: built-in settings")
     sqa.add_argument("--quick", action="store_true", help="the CPU-sized run (3 sizes, p in {0, 0.2}, 400 steps on 2 s windows; ≈ 25 min)")
-    sqa.add_argument("--teacher", help="distill-mos or a leanspeech quality model file (overrides the recipe)")
+    sqa.add_argument("--teacher", help="distill-mos, a leanspeech quality model file or an XLS-R-SQA teacher.pt from "
+                                       "`study sqa-teacher` (overrides the recipe)")
     sqa.add_argument("--workers", type=int, default=2, help="processes for corpus building (default 2)")
     sqa.set_defaults(run=run_sqa)
 

@@ -16,24 +16,12 @@ from leanspeech.compress.teachers import (
     XlsrSqaTeacher,
     center_crop,
     grid_search_scale_shift,
+    load_teacher,
     pseudo_label,
+    teacher_parameters,
 )
 from leanspeech.errors import LeanspeechError
 from leanspeech.models.quality_student import QualityHead, QualityStudent
-
-
-@pytest.fixture(scope="module")
-def tiny_wav2vec2(tmp_path_factory):
-    transformers = pytest.importorskip("transformers")
-    config = transformers.Wav2Vec2Config(
-        hidden_size=16, num_hidden_layers=3, num_attention_heads=2, intermediate_size=32,
-        conv_dim=(8, 8), conv_kernel=(10, 3), conv_stride=(5, 2), num_conv_pos_embeddings=4,
-        num_conv_pos_embedding_groups=2, do_stable_layer_norm=True, feat_extract_norm="layer",
-    )
-    torch.manual_seed(0)
-    directory = tmp_path_factory.mktemp("w2v2")
-    transformers.Wav2Vec2Model(config).save_pretrained(directory)
-    return directory
 
 
 def test_xls_r_sqa_uses_hidden_state_of_layer(tiny_wav2vec2):
@@ -62,7 +50,7 @@ def test_xls_r_sqa_bias_aware_logits_and_universal_grid(tiny_wav2vec2):
         biased = teacher.logits(wav, torch.tensor([0, 1, 2]))
     torch.testing.assert_close(biased, torch.tensor([1.0, 2.0, 0.5]) * raw + torch.tensor([0.0, -1.0, 0.3]))
     mos = 1 + 4 * torch.sigmoid(1.25 * raw - 0.5)
-    scale, shift, mse = teacher.set_universal(wav, mos)
+    scale, shift, mse = teacher.set_universal(raw, mos)
     assert (scale, shift) == pytest.approx((1.25, -0.5)) and mse < 1e-10
     with torch.no_grad():
         torch.testing.assert_close(teacher(wav), mos)
@@ -99,6 +87,37 @@ def test_xls_r_sqa_prunes_its_embedding_model_and_leaves_the_head_dense(tiny_wav
     fresh.load_state_dict(load_checkpoint_state(point.path))
     wav = batches[0][0]
     torch.testing.assert_close(fresh.predict(wav), teacher.predict(wav))
+
+
+def test_saved_xls_r_sqa_teacher_reloads_with_or_without_its_embedding(tiny_wav2vec2, tmp_path):
+    torch.manual_seed(0)
+    teacher = XlsrSqaTeacher(tiny_wav2vec2, layer=2, n_datasets=2, frames=20)
+    teacher.datasets = ["a", "b"]
+    with torch.no_grad():
+        teacher.universal.copy_(torch.tensor([1.5, -0.25]))
+        teacher.embedding.feature_projection.projection.weight.mul_(0.5)  # as a pruned or fine-tuned embedding
+    wav = 0.1 * torch.randn(2, 1600)
+    head_only = load_teacher(teacher.save(tmp_path / "head.pt"))
+    whole = load_teacher(teacher.save(tmp_path / "whole.pt", with_embedding=True))
+    assert isinstance(whole, XlsrSqaTeacher) and whole.datasets == ["a", "b"] and whole.layer == 2
+    torch.testing.assert_close(whole.predict(wav), teacher.predict(wav))
+    # Without its embedding weights the file takes them from the wav2vec2 directory, as trained (unchanged).
+    assert not torch.equal(head_only.predict(wav), teacher.predict(wav))
+    assert torch.equal(head_only.universal, teacher.universal)
+    assert teacher_parameters(whole) == sum(p.numel() for p in teacher.parameters())
+
+
+def test_load_teacher_tells_students_from_xls_r_teachers_and_refuses_other_files(tmp_path):
+    from leanspeech.models.io import save_model
+
+    student = save_model(QualityStudent(size="xxs"), tmp_path / "student.pt")
+    assert isinstance(load_teacher(student), ModelTeacher)
+    assert teacher_parameters(load_teacher(student)) == sum(p.numel() for p in QualityStudent("xxs").parameters())
+    (tmp_path / "notes.pt").write_text("not a checkpoint")
+    with pytest.raises(LeanspeechError, match="notes.pt: not a loadable teacher file"):
+        load_teacher(tmp_path / "notes.pt")
+    with pytest.raises(LeanspeechError, match="missing.pt: teacher file does not exist"):
+        load_teacher(tmp_path / "missing.pt")
 
 
 def test_grid_search_recovers_scale_and_shift():

@@ -14,7 +14,7 @@ import torch
 
 from leanspeech.data.manifest import ManifestEntry, write_manifest
 from leanspeech.data.sources.sqa_unlabeled import ChainDraw, apply_chain, intrusive_label
-from leanspeech.errors import RecipeError
+from leanspeech.errors import LeanspeechError, RecipeError
 from leanspeech.models.io import save_model
 from leanspeech.models.quality_student import QualityStudent
 from leanspeech.studies.sqa import SqaStudyConfig, is_labeled, run_sqa_study
@@ -196,3 +196,35 @@ def test_quick_study_end_to_end_and_resume(tmp_path: Path):
     # Another number of steps would reuse models trained with the old one: refused before any work.
     with pytest.raises(RecipeError, match=r"other train \(see .*study\.json\)"):
         run_sqa_study(replace(config, train=replace(config.train, steps=9)), corpus, tmp_path / "out")
+
+
+@pytest.mark.slow  # ≈ 15 s
+def test_study_distils_the_xls_r_sqa_teacher_that_study_sqa_teacher_trained(tmp_path: Path, tiny_wav2vec2):
+    """The paper's whole pipeline at toy size: XLS-R-SQA trained on labeled clips, then distilled."""
+    from leanspeech.audio.io import load_audio
+    from leanspeech.compress.teachers import teacher_parameters
+    from leanspeech.data.manifest import read_manifest
+    from leanspeech.studies.sqa_teacher_train import XlsrTeacherTraining, train_xlsr_teacher
+
+    corpus = tmp_path / "corpus"
+    tiny_corpus(corpus)
+    labeled = [replace(e, extra={**e.extra, "mos": e.extra["pesq"]}) for e in read_manifest(corpus / "manifest.csv")
+               if e.extra.get("pesq")]
+    settings = XlsrTeacherTraining(wav2vec2=str(tiny_wav2vec2), layer=2, frames=12, steps=4, batch_size=4, val_every=2)
+    teacher, _ = train_xlsr_teacher(settings, [write_manifest(corpus / "mos.csv", labeled)], tmp_path / "teacher")
+    config = SqaStudyConfig.quick(
+        teacher=str(tmp_path / "teacher" / "teacher.pt"), dnsmos=False, sizes=("xxs",), mix_grid=(0.0,),
+        labeled_fraction=0.5, crop_seconds=1.0, train=StudentTraining(steps=4, batch_size=4, val_every=2, window_seconds=0.5),
+        prune_sparsities=(), teacher_workers=2, latency_repeats=1)
+    result = run_sqa_study(config, corpus, tmp_path / "out")
+    rows = {r["method"]: r for r in result["rows"]}
+    assert rows["teacher"]["params"] == teacher_parameters(teacher) and rows["teacher"]["teacher_pcc"] == pytest.approx(1.0)
+    assert set(rows) == {"teacher", "labeled-only", "distilled"}  # teacher pruning is Distill-MOS's only
+    first = json.loads((tmp_path / "out" / "labels" / "teacher.jsonl").read_text().splitlines()[0])
+    wav, _ = load_audio(first["clip"], sample_rate=16000)
+    assert first["label"] == pytest.approx(float(teacher.predict(torch.from_numpy(wav)[None])), abs=1e-5)
+    assert result["latency"]["students"]["xxs"]["speedup"] > 0
+    hinted = replace(config, train=replace(config.train, hint_weight=1.0))
+    with pytest.raises(LeanspeechError, match="teacher.pt: not a leanspeech model file"):
+        run_sqa_study(hinted, corpus, tmp_path / "hinted")
+    assert not (tmp_path / "hinted" / "labels").exists()  # refused before any labelling

@@ -12,12 +12,14 @@ from leanspeech.studies.quality import QualityStudyConfig
 from leanspeech.studies.recipe import read_recipe
 from leanspeech.studies.spoof import SpoofStudyConfig
 from leanspeech.studies.sqa import SqaStudyConfig
+from leanspeech.studies.sqa_teacher_train import XlsrTeacherTraining
 from leanspeech.studies.stack_study import StackStudyConfig
 from leanspeech.studies.vad import VadStudyConfig
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 CONFIGS = {"vad": VadStudyConfig, "spoof": SpoofStudyConfig, "enhance": EnhanceStudyConfig,
-           "quality": QualityStudyConfig, "sqa": SqaStudyConfig, "stack": StackStudyConfig}
+           "quality": QualityStudyConfig, "sqa": SqaStudyConfig, "sqa-teacher": XlsrTeacherTraining,
+           "stack": StackStudyConfig}
 
 
 @pytest.mark.parametrize("path", sorted(p for task in CONFIGS for p in (RECIPES / task).glob("*.yaml")),
