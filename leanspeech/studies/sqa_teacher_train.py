@@ -27,7 +27,7 @@ import json
 import logging
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -40,7 +40,7 @@ from leanspeech.audio.io import load_audio
 from leanspeech.compress.prune import PruneConfig, load_checkpoint_state
 from leanspeech.compress.teachers import TEACHER_RATE, XLSR_FRAMES, XlsrSqaTeacher
 from leanspeech.data.manifest import read_manifest
-from leanspeech.errors import CorpusError, LeanspeechError
+from leanspeech.errors import CorpusError, LeanspeechError, RecipeError
 from leanspeech.metrics import pcc
 from leanspeech.studies.recipe import read_recipe, section
 from leanspeech.studies.sqa_teacher_prune import centre_crops
@@ -283,6 +283,20 @@ def prune_teacher_family(teacher_file: Path, splits: dict[str, MosClips], settin
     return rows
 
 
+def _check_same_run(out: Path, record: dict[str, Any]) -> None:
+    """out/run.json records the settings and manifests; resuming into `out` with others is refused (the cached
+    frames, progress and teacher would belong to another run). Only `device` may change."""
+    path = out / "run.json"
+    record = json.loads(json.dumps(record))  # tuples as lists, as read back
+    if path.is_file():
+        before = json.loads(path.read_text())
+        changed = sorted(k for k in before.keys() | record.keys() if k != "device" and before.get(k) != record.get(k))
+        if changed:
+            raise RecipeError(f"{out}: made with other {', '.join(changed)} (see {path}); choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=2))
+
+
 def train_xlsr_teacher(settings: XlsrTeacherTraining, manifests: Sequence[str | Path], out: str | Path
                        ) -> tuple[XlsrSqaTeacher, dict[str, Any]]:
     """Trains the XLS-R-SQA teacher (or reloads it when `out/teacher.pt` is finished) and, with
@@ -299,6 +313,7 @@ def train_xlsr_teacher(settings: XlsrTeacherTraining, manifests: Sequence[str | 
     unseen = sorted(set(dev.datasets) - set(train.datasets))
     if unseen:
         raise CorpusError(f"dev datasets {unseen} have no train clips: their scale and shift cannot be learned")
+    _check_same_run(out, {**asdict(settings), "manifests": [str(Path(m).resolve()) for m in manifests]})
     finished = (out / "teacher.pt").is_file() and (out / "metrics.json").is_file()
     if finished:
         teacher, metrics = XlsrSqaTeacher.load(out / "teacher.pt", settings.wav2vec2), json.loads((out / "metrics.json").read_text())

@@ -14,7 +14,7 @@ import torch
 from leanspeech.cli import main
 from leanspeech.compress.teachers import XlsrSqaTeacher, load_teacher
 from leanspeech.data.manifest import ManifestEntry, write_manifest
-from leanspeech.errors import CorpusError
+from leanspeech.errors import CorpusError, RecipeError
 from leanspeech.studies import sqa_teacher_train
 from leanspeech.studies.sqa_teacher_train import XlsrTeacherTraining, read_mos_manifests, train_xlsr_teacher
 
@@ -69,6 +69,8 @@ def test_bias_aware_training_learns_each_panels_offset_and_saves_a_study_ready_t
     torch.testing.assert_close(loaded.predict(wav), teacher.predict(wav))
     again, _ = train_xlsr_teacher(settings, manifests, tmp_path / "run")  # finished: reloaded, not retrained
     torch.testing.assert_close(again.predict(wav), teacher.predict(wav))
+    with pytest.raises(RecipeError, match="made with other layer, lr"):  # its cached frames are of layer 2
+        train_xlsr_teacher(dataclasses.replace(settings, layer=1, lr=1e-3), manifests, tmp_path / "run")
 
 
 def test_killed_run_resumes_to_the_uninterrupted_result(settings, tmp_path, resumes_exactly):
