@@ -260,7 +260,6 @@ class XlsrSqaTeacher(nn.Module):
         return prune_model(self, lambda model, batch: F.mse_loss(model(batch[0], batch[1]), batch[2]), batches,
                            config, out_dir, progress)
 
-
     def save(self, path: str | Path, with_embedding: bool = False) -> Path:
         """Head, dataset biases, universal pair and settings; the embedding model's weights only when asked
         (`with_embedding`, for a pruned one): otherwise `load` reads them from the wav2vec2 directory."""

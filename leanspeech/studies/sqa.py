@@ -62,6 +62,7 @@ from leanspeech.studies.sqa_train import (
     train_student,
 )
 
+
 @dataclass
 class SqaStudyConfig:
     corpus_minutes: float = 60.0  # minutes of degraded clips when the corpus has to be built
@@ -248,8 +249,8 @@ def run_sqa_study(config: SqaStudyConfig, corpus: str | Path, out: str | Path, w
         rows.append(row)
         return row
 
-    teacher_params = teacher_parameters(load_teacher(config.teacher))
-    add("teacher", config.teacher, test["teacher"], teacher_params)
+    teacher = load_teacher(config.teacher)
+    add("teacher", config.teacher, test["teacher"], teacher_parameters(teacher))
     if config.dnsmos:
         dnsmos = cached_pseudo_labels(functools.partial(DnsmosTeacher, "ovrl"), [clips[i].path for i in test_index],
                                       out / "labels" / "dnsmos.jsonl", config.teacher_workers)
@@ -296,7 +297,7 @@ def run_sqa_study(config: SqaStudyConfig, corpus: str | Path, out: str | Path, w
         for row in _pruned_teachers(config, [clips[i].path for i in unlabeled_index], [clips[i].path for i in test_index],
                                     out / "pruned" / "teacher"):
             add(**row)
-    latency = _latency(config, distilled, teacher_params)
+    latency = _latency(config, distilled, teacher)
     summary = {"label_map": {"scale": scale, "shift": shift, "mse": map_mse},
                "clips": {"labeled": len(labeled_index), "unlabeled": len(unlabeled_index),
                          "dev": len(val_teacher), "test": len(test_index),
@@ -333,10 +334,10 @@ def _seeded_student(size: str, seed: int) -> QualityStudent:
     return QualityStudent(size)
 
 
-def _latency(config: SqaStudyConfig, distilled: dict[str, tuple], teacher_params: int) -> dict[str, Any]:
+def _latency(config: SqaStudyConfig, distilled: dict[str, tuple], teacher: Teacher) -> dict[str, Any]:
     """Every distilled student within 1/20 of the teacher's parameters (else the smallest) against the teacher,
     each scoring as in the evaluation (mean over windows)."""
-    budget = teacher_params / 20
+    budget = teacher_parameters(teacher) / 20
     by_size = sorted(distilled.items(), key=lambda kv: count_parameters(kv[1][0]).dense)
     timed = [kv for kv in by_size if count_parameters(kv[1][0]).dense <= budget] or by_size[:1]
     seconds = 7.68  # Distill-MOS's crop: both see the same audio
@@ -345,4 +346,4 @@ def _latency(config: SqaStudyConfig, distilled: dict[str, tuple], teacher_params
         return lambda wav: config.train.score(student, list(student.features(wav)))
 
     students = {size: scorer(student) for size, (student, *_) in timed}
-    return interleaved_latency(config.teacher_factory()(), students, seconds, config.latency_repeats)
+    return interleaved_latency(teacher, students, seconds, config.latency_repeats)
