@@ -14,8 +14,9 @@ Manifests: leanspeech manifests with a MOS column (default `mos`) and splits tra
 CSV of path,mos,split via the `table` reader; a clip's dataset is its `dataset` column, else its `source`.
 The wav2vec2 directory is read locally (never downloaded); it needs pip install "leanspeech[sqa]".
 Writes teacher.pt (head, per-dataset and universal scale/shift; the embedding model stays in its
-directory), metrics.json (dev MSE per validation, test PCC per dataset), failures.jsonl (unreadable
-clips) and features/ (the cached frames); a killed run resumes from its last validation.
+directory), metrics.json (dev MSE per validation, test PCC per dataset), training.png (train and dev MSE
+by step), failures.jsonl (unreadable clips) and features/ (the cached frames); with `prune_sparsities` in
+the recipe also pruned/teacher-<percent>.pt, the XLS-R-PruneMOS family. A killed run resumes.
 """
 
 

@@ -283,6 +283,28 @@ def prune_teacher_family(teacher_file: Path, splits: dict[str, MosClips], settin
     return rows
 
 
+def plot_training(history: list[dict[str, Any]], kept_step: int, path: Path) -> Path:
+    """Training and weighted dev MSE against the step, the kept step marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    steps = [row["step"] for row in history]
+    ax.plot(steps, [row["train_mse"] for row in history], marker="o", label="train (mean since last validation)")
+    ax.plot(steps, [row["dev_mse"] for row in history], marker="s", label="dev (weighted over datasets)")
+    ax.axvline(kept_step, color="k", linestyle="--", label=f"kept: step {kept_step}")
+    ax.set_xlabel("step")
+    ax.set_ylabel("MSE (MOS²)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def _check_same_run(out: Path, record: dict[str, Any]) -> None:
     """out/run.json records the settings and manifests; resuming into `out` with others is refused (the cached
     frames, progress and teacher would belong to another run). Only `device` may change."""
@@ -301,7 +323,7 @@ def train_xlsr_teacher(settings: XlsrTeacherTraining, manifests: Sequence[str | 
                        ) -> tuple[XlsrSqaTeacher, dict[str, Any]]:
     """Trains the XLS-R-SQA teacher (or reloads it when `out/teacher.pt` is finished) and, with
     `prune_sparsities`, prunes it into a family; writes teacher.pt, metrics.json (history, kept step,
-    universal pair, test rows, pruned teachers) and failures.jsonl."""
+    universal pair, test rows, pruned teachers), training.png and failures.jsonl."""
     out = Path(out)
     if not settings.wav2vec2:
         raise LeanspeechError("the XLS-R-SQA teacher needs `wav2vec2`: a local wav2vec2 / XLS-R model directory")
@@ -339,6 +361,7 @@ def train_xlsr_teacher(settings: XlsrTeacherTraining, manifests: Sequence[str | 
         metrics.update(universal={"scale": scale, "shift": shift, "dev_mse": mse}, datasets=teacher.datasets,
                        clips={split: len(clips) for split, clips in splits.items()}, failures=len(failures), test=test)
         teacher.save(out / "teacher.pt")
+        plot_training(metrics["history"], metrics["best_step"], out / "training.png")
         (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
         (out / "progress.pt").unlink(missing_ok=True)
     if settings.prune_sparsities:

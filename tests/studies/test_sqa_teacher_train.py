@@ -58,6 +58,7 @@ def test_bias_aware_training_learns_each_panels_offset_and_saves_a_study_ready_t
     assert metrics["clips"] == {"train": 15, "dev": 8, "test": 8} and metrics["failures"] == 1
     (failure,) = [json.loads(line) for line in (tmp_path / "run" / "failures.jsonl").read_text().splitlines()]
     assert failure["clip"].endswith("mild/train-0.wav")
+    assert (tmp_path / "run" / "training.png").stat().st_size > 0
     assert [row["dataset"] for row in metrics["test"]] == ["mild", "strict"]
     assert teacher.universal.tolist() == pytest.approx([metrics["universal"]["scale"], metrics["universal"]["shift"]])
     # The file holds the head and biases only; the study loads it as its teacher, same scores.
