@@ -9,7 +9,6 @@ from rich.console import Console
 from rich.table import Table
 
 from leanspeech.data.tasks import TASKS
-from leanspeech.errors import CorpusError
 
 if TYPE_CHECKING:
     from leanspeech.data.corpus import CorpusBuild
@@ -44,9 +43,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     build.add_argument("--format", dest="audio_format", choices=["flac", "wav"], default="flac", help="file format (default flac)")
     build.add_argument("--workers", type=int, default=2, help="parallel processes (default 2)")
     build.add_argument("--cache-dir", help="RIR cache (default $LEANSPEECH_CACHE/rir or ~/.cache/leanspeech/rir)")
-    build.add_argument("--speed-perturb", type=float, default=0.0, metavar="P",
-                       help="sqa-unlabeled: speed-perturb this share of the recorded training clips (factor 0.85-1.15: "
-                            "pitch, formants and tempo move together, like more voices; default 0)")
     build.set_defaults(run=run_build)
     data.set_defaults(run=lambda args: data.print_help() or 2)
 
@@ -55,15 +51,8 @@ def run_build(args: argparse.Namespace) -> int:
     from leanspeech.data.corpus import build_corpus
 
     console = Console()
-    sources = None
-    if args.speed_perturb:
-        if args.task != "sqa-unlabeled":
-            raise CorpusError(f"--speed-perturb applies to the sqa-unlabeled task, not {args.task}")
-        from leanspeech.data.sources.sqa_unlabeled import ChainConfig, SqaDegraded
-
-        sources = {"sqa-degraded": SqaDegraded(ChainConfig(speed_prob=args.speed_perturb))}
     done = build_corpus(args.out, minutes=args.minutes, seed=args.seed, sample_rate=args.sample_rate, task=args.task,
-                        audio_format=args.audio_format, workers=args.workers, cache_dir=args.cache_dir, sources=sources)
+                        audio_format=args.audio_format, workers=args.workers, cache_dir=args.cache_dir)
     print_summary(console, done)
     return 0
 

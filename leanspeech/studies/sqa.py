@@ -41,7 +41,6 @@ from leanspeech.compress.teachers import TEACHER_RATE, DnsmosTeacher, Teacher, l
 from leanspeech.data.corpus import build_corpus
 from leanspeech.data.manifest import ManifestEntry, read_manifest
 from leanspeech.data.pseudo_labels import cached_pseudo_labels
-from leanspeech.data.sources.sqa_unlabeled import CHAIN_RECORD, ChainConfig, SqaDegraded, chain_differences
 from leanspeech.errors import CorpusError
 from leanspeech.metrics import pcc
 from leanspeech.models.io import load_model
@@ -67,7 +66,6 @@ from leanspeech.studies.sqa_train import (
 @dataclass
 class SqaStudyConfig:
     corpus_minutes: float = 60.0  # minutes of degraded clips when the corpus has to be built
-    corpus_speed_prob: float = 0.0  # share of recorded training clips speed-perturbed (the corpus's chain)
     teacher: str = "distill-mos"  # or the path of a leanspeech quality model or a saved XLS-R-SQA teacher
     dnsmos: bool = True  # DNSMOS OVRL as a reference row
     sizes: tuple[str, ...] = ("xxs", "xs", "s", "m")
@@ -189,13 +187,8 @@ def run_sqa_study(config: SqaStudyConfig, corpus: str | Path, out: str | Path, w
     started = time.monotonic()
     corpus, out = Path(corpus), Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    chain = ChainConfig(speed_prob=config.corpus_speed_prob)
     if not (corpus / "manifest.csv").is_file():
-        build_corpus(corpus, minutes=config.corpus_minutes, seed=config.seed, task="sqa-unlabeled", workers=workers,
-                     sources={"sqa-degraded": SqaDegraded(chain)})
-    elif (corpus / "degraded" / CHAIN_RECORD).is_file() and chain_differences(corpus / "degraded", chain):
-        raise CorpusError(f"{corpus}: its degradation chain differs from the recipe's in "
-                          f"{', '.join(chain_differences(corpus / 'degraded', chain))} (see degraded/{CHAIN_RECORD})")
+        build_corpus(corpus, minutes=config.corpus_minutes, seed=config.seed, task="sqa-unlabeled", workers=workers)
     # models are reused by folder name and labels by clip: only what adds runs or rows may change
     check_same_study(out, corpus, asdict(config), may_change=(
         "corpus_minutes", "sizes", "mix_grid", "dnsmos", "teacher_workers", "latency_repeats"))

@@ -12,7 +12,7 @@ import soundfile as sf
 from leanspeech.data.manifest import ManifestEntry
 from leanspeech.data.sources.base import BuildContext
 from leanspeech.data.sources.sqa_unlabeled import (
-    CODECS, ENHANCERS, ChainConfig, ChainDraw, ClipJob, SqaDegraded, apply_chain, clean_speech, code, draw_chain,
+    CODECS, ENHANCERS, ChainConfig, ChainDraw, ClipJob, SqaDegraded, apply_chain, code, draw_chain,
     make_degraded_clip, record_chain,
 )
 from leanspeech.errors import CorpusError
@@ -120,45 +120,3 @@ def test_a_rebuild_refuses_clips_of_another_chain(tmp_path: Path):
     (folder / "chain.json").unlink()  # clips from before the chain was recorded
     with pytest.raises(CorpusError, match="before leanspeech recorded the chain"):
         record_chain(folder, ChainConfig())
-
-
-def test_speed_perturbation_moves_the_pitch_of_training_speech_only(tmp_path: Path):
-    t = np.arange(3 * RATE) / RATE
-    sf.write(tmp_path / "a.wav", (0.3 * np.sin(2 * np.pi * 200 * t)).astype(np.float32), RATE, subtype="FLOAT")
-    entry = _entry("degraded/x.flac", "degraded", "train", "alice", "sqa-degraded")
-    job = ClipJob("x", entry, tmp_path, ChainDraw(False, 2.0, speed=1.1), (str(tmp_path / "a.wav"),))
-    faster = clean_speech(job, RATE)
-    spectrum = np.abs(np.fft.rfft(faster[:RATE]))
-    assert len(faster) == 2 * RATE and np.argmax(spectrum) == pytest.approx(220, abs=1)  # 200 Hz · 1.1
-    entries = []
-    for split, speakers in (("train", ("a", "b")), ("dev", ("c",)), ("test", ("d",))):
-        entries += [_entry(f"s/{s}{i}.flac", "speech", split, s) for s in speakers for i in range(3)]
-        entries += [_entry(f"s/{split}-v.flac", "speech", split, f"voice-{split}", "espeak-ng")]
-        entries += [_entry(f"n/{split}.flac", "noise", split, f"noise-{split}"),
-                    _entry(f"r/{split}.flac", "rir", split, f"room-{split}")]
-    ctx = BuildContext(out=tmp_path, entries=entries)
-    minutes = {"train": 4.0, "dev": 1.0, "test": 1.0}
-    plain = SqaDegraded().plan(ctx, minutes)
-    perturbed = SqaDegraded(ChainConfig(speed_prob=0.5)).plan(ctx, minutes)
-    assert {j.draw.speed for j in plain} == {1.0}
-    speeds = [j.draw.speed for j in perturbed if j.entry.split == "train" and not j.draw.tts]
-    assert 0.3 < np.mean([s != 1.0 for s in speeds]) < 0.7 and all(0.85 <= s <= 1.15 for s in speeds)
-    assert all(j.draw.speed == 1.0 for j in perturbed if j.entry.split != "train" or j.draw.tts)
-    # Dev and test clips are drawn exactly as without perturbation.
-    assert [j.draw for j in perturbed if j.entry.split != "train"] == [j.draw for j in plain if j.entry.split != "train"]
-    for job in perturbed:  # a faster clip gathers enough speech to fill its length
-        assert sum(3.0 + 0.1 for _ in job.speech) >= job.draw.seconds * job.draw.speed
-
-
-def test_chain_records_from_before_a_new_setting_read_as_its_default(tmp_path: Path):
-    import json
-
-    folder = tmp_path / "degraded"
-    record_chain(folder, ChainConfig())
-    record = json.loads((folder / "chain.json").read_text())
-    del record["speed_prob"], record["speed_range"]  # written before speed perturbation existed
-    (folder / "chain.json").write_text(json.dumps(record))
-    (folder / "clip.flac").write_bytes(b"clip")
-    record_chain(folder, ChainConfig())
-    with pytest.raises(CorpusError, match="speed_prob"):
-        record_chain(folder, ChainConfig(speed_prob=0.5))

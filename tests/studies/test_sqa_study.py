@@ -14,7 +14,7 @@ import torch
 
 from leanspeech.data.manifest import ManifestEntry, write_manifest
 from leanspeech.data.sources.sqa_unlabeled import ChainDraw, apply_chain, intrusive_label
-from leanspeech.errors import CorpusError, LeanspeechError, RecipeError
+from leanspeech.errors import LeanspeechError, RecipeError
 from leanspeech.models.io import save_model
 from leanspeech.models.quality_student import QualityStudent
 from leanspeech.studies.sqa import SqaStudyConfig, is_labeled, run_sqa_study
@@ -228,17 +228,3 @@ def test_study_distils_the_xls_r_sqa_teacher_that_study_sqa_teacher_trained(tmp_
     with pytest.raises(LeanspeechError, match="teacher.pt: not a leanspeech model file"):
         run_sqa_study(hinted, corpus, tmp_path / "hinted")
     assert not (tmp_path / "hinted" / "labels").exists()  # refused before any labelling
-
-
-def test_study_refuses_a_corpus_degraded_by_another_chain_than_the_recipe_asks(tmp_path: Path):
-    from dataclasses import asdict
-
-    from leanspeech.data.sources.sqa_unlabeled import CHAIN_RECORD, ChainConfig
-
-    corpus = tmp_path / "corpus"
-    tiny_corpus(corpus)
-    (corpus / "degraded" / CHAIN_RECORD).write_text(json.dumps(asdict(ChainConfig())))  # built without speed perturbation
-    config = SqaStudyConfig.quick(corpus_speed_prob=0.5, dnsmos=False)
-    with pytest.raises(CorpusError, match=r"corpus: its degradation chain differs from the recipe's in speed_prob"):
-        run_sqa_study(config, corpus, tmp_path / "out")
-    assert not (tmp_path / "out" / "labels").exists()

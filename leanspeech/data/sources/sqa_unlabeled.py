@@ -8,9 +8,7 @@ the rest is recorded speech degraded by: a room impulse response (33 %) → nois
 uniformly a 4 kHz band limit, 8 kHz μ-law telephone, GSM 06.10, or Ogg Vorbis / MP3 at a random
 bitrate written by soundfile, standing in for Opus/EnCodec). GSM is there because two of the recorded
 speakers (es-co in training, armelle in test) arrive GSM-coded: coding the others too keeps "GSM" from
-meaning "that voice" to a student, as in the anti-spoofing channel. With `speed_prob` > 0, that share of
-the recorded training clips is speed-perturbed first (factor in `speed_range`: pitch, formants and tempo
-move together), giving more voices than the two recorded training speakers; off by default.
+meaning "that voice" to a student, as in the anti-spoofing channel.
 
 Noise and RIRs come from the same split as the speech, so test clips have held-out speakers, voices
 and noise files. Each degraded clip also gets an intrusive label: WB-PESQ (MOS-LQO, 1.04-4.64)
@@ -22,7 +20,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -59,15 +57,6 @@ class ChainConfig:
     codecs: tuple[str, ...] = CODECS
     clip_seconds: tuple[float, float] = (4.0, 8.0)
     gap_seconds: tuple[float, float] = (0.1, 0.5)
-    # Speed perturbation of recorded training speech (pitch and formants move with the tempo: another
-    # voice, to a student that has heard only two real speakers); dev and test keep their real voices.
-    speed_prob: float = 0.0
-    speed_range: tuple[float, float] = (0.85, 1.15)
-
-    def __post_init__(self) -> None:
-        if not 0 <= self.speed_prob <= 1 or not 0 < self.speed_range[0] <= self.speed_range[1]:
-            raise CorpusError(f"speed perturbation needs a share in [0, 1] and a range of positive factors, got "
-                              f"{self.speed_prob} and {self.speed_range}")
 
 
 @dataclass(frozen=True)
@@ -84,12 +73,11 @@ class ChainDraw:
     codec: str = "none"
     bitrate: float = 0.0  # soundfile's compression_level for ogg/mp3: 0 best, 1 smallest
     seed: int = 0
-    speed: float = 1.0  # > 1: the clean speech is played faster (and higher)
 
     def extras(self) -> dict[str, str]:
         return {"speech_type": "tts" if self.tts else "human", "rir": str(int(self.rir)),
                 "snr": "" if self.snr is None else f"{self.snr:.2f}", "enhancer": self.enhancer,
-                "vocoder": self.vocoder, "codec": self.codec, "speed": f"{self.speed:.3f}"}
+                "vocoder": self.vocoder, "codec": self.codec}
 
 
 def draw_chain(rng: np.random.Generator, config: ChainConfig = ChainConfig(), tts_available: bool = True) -> ChainDraw:
@@ -186,10 +174,7 @@ def clean_speech(job: ClipJob, rate: int) -> np.ndarray:
     pieces = []
     for path in job.speech:
         pieces += [load_audio(path, sample_rate=rate)[0], np.zeros(int(rng.uniform(0.1, 0.5) * rate), np.float32)]
-    speech = np.concatenate(pieces)
-    if job.draw.speed != 1.0:
-        speech = resample(speech, rate, round(rate / job.draw.speed))
-    return speech[:int(job.draw.seconds * rate)]
+    return np.concatenate(pieces)[:int(job.draw.seconds * rate)]
 
 
 def make_degraded_clip(job: ClipJob) -> ManifestEntry:
@@ -242,8 +227,6 @@ class SqaDegraded(Source):
             rng, total, index = ctx.rng(self.registry_name, split), 0.0, 0
             while total < 60 * minutes.get(split, 0):
                 draw = draw_chain(rng, self.chain, tts_available=bool(tts))
-                if split == "train" and not draw.tts and self.chain.speed_prob and rng.random() < self.chain.speed_prob:
-                    draw = replace(draw, speed=float(rng.uniform(*self.chain.speed_range)))
                 if (draw.snr is not None and not noises) or (draw.rir and not rirs):
                     raise CorpusError(f"{ctx.out}: split {split!r} has no noise or no RIR to degrade with")
                 jobs.append(self._job(ctx, split, index, draw, tts if draw.tts else human, noises, rirs, rng))
@@ -255,7 +238,7 @@ class SqaDegraded(Source):
              noises: list[ManifestEntry], rirs: list[ManifestEntry], rng: np.random.Generator) -> ClipJob:
         group = sorted(groups)[int(rng.integers(len(groups)))]
         utterances, seconds = [], 0.0
-        while seconds < draw.seconds * draw.speed:  # whole utterances in a random order until the clip is full
+        while seconds < draw.seconds:  # whole utterances in a random order until the clip is full
             utterance = groups[group][int(rng.integers(len(groups[group])))]
             utterances.append(utterance)
             seconds += utterance.duration + 0.1
@@ -281,9 +264,11 @@ def record_chain(folder: Path, chain: ChainConfig) -> None:
     """Record the chain in `folder`, or check it against the one recorded there. A rebuild reuses the
     clips it finds, so clips made by another chain would keep their old degradation under manifest rows
     (codec, SNR, ...) drawn by the new one."""
+    wanted = json.loads(json.dumps(asdict(chain)))  # tuples as lists, as read back
     record = folder / CHAIN_RECORD
     if record.is_file():
-        changed = chain_differences(folder, chain)
+        found = json.loads(record.read_text())
+        changed = sorted(key for key in wanted.keys() | found.keys() if wanted.get(key) != found.get(key))
         if changed:
             raise CorpusError(f"{folder}: its clips were made by another degradation chain (it differs in "
                               f"{', '.join(changed)}); build the corpus into a new folder")
@@ -293,15 +278,7 @@ def record_chain(folder: Path, chain: ChainConfig) -> None:
                           "06.10 joined the codecs on 2026-12-06) and may not match the current one; build the "
                           "corpus into a new folder")
     folder.mkdir(parents=True, exist_ok=True)
-    record.write_text(json.dumps(asdict(chain), indent=2) + "\n")
-
-
-def chain_differences(folder: Path, chain: ChainConfig) -> list[str]:
-    """The settings in which `chain` differs from the one recorded in `folder` (which must exist)."""
-    wanted = json.loads(json.dumps(asdict(chain)))  # tuples as lists, as read back
-    # a setting added since the corpus was built had its default then
-    found = {**json.loads(json.dumps(asdict(ChainConfig()))), **json.loads((folder / CHAIN_RECORD).read_text())}
-    return sorted(key for key in wanted.keys() | found.keys() if wanted.get(key) != found.get(key))
+    record.write_text(json.dumps(wanted, indent=2) + "\n")
 
 
 def _by_group(entries: list[ManifestEntry]) -> dict[str, list[ManifestEntry]]:
