@@ -127,24 +127,25 @@ class FrameCache:
         return self.folder / f"{hashlib.sha1(path.encode()).hexdigest()[:20]}.pt"
 
     @torch.no_grad()
-    def fill(self, paths: Sequence[str], desc: str) -> dict[str, str]:
+    def fill(self, splits: dict[str, MosClips]) -> dict[str, str]:
         """Computes what is not cached yet; returns {clip: problem} for clips that could not be read."""
         self.teacher.embedding.to(self.device).eval()
         failures = {}
-        for path in tqdm(paths, desc=f"frames of layer {self.teacher.layer} ({desc})", unit="clip"):
-            target = self.file(path)
-            if target.exists():
-                continue
-            try:
-                wav, _ = load_audio(path, sample_rate=TEACHER_RATE)
-            except Exception as err:  # noqa: BLE001  (a bad file is reported and skipped)
-                log.warning("%s: cannot be read: %s; skipped", path, err)
-                failures[path] = f"{type(err).__name__}: {err}"
-                continue
-            frames = self.teacher.features(torch.from_numpy(wav)[None].to(self.device))[0]
-            partial = target.with_suffix(".partial")
-            torch.save(frames.half().cpu(), partial)
-            partial.replace(target)
+        for split, clips in splits.items():
+            for path in tqdm(clips.paths, desc=f"frames of layer {self.teacher.layer} ({split})", unit="clip"):
+                target = self.file(path)
+                if target.exists():
+                    continue
+                try:
+                    wav, _ = load_audio(path, sample_rate=TEACHER_RATE)
+                except Exception as err:  # noqa: BLE001  (a bad file is reported and skipped)
+                    log.warning("%s: cannot be read: %s; skipped", path, err)
+                    failures[path] = f"{type(err).__name__}: {err}"
+                    continue
+                frames = self.teacher.features(torch.from_numpy(wav)[None].to(self.device))[0]
+                partial = target.with_suffix(".partial")
+                torch.save(frames.half().cpu(), partial)
+                partial.replace(target)
         self.teacher.embedding.to("cpu")
         return failures
 
@@ -346,9 +347,7 @@ def train_xlsr_teacher(settings: XlsrTeacherTraining, manifests: Sequence[str | 
         teacher.datasets = names
     teacher.embedding.requires_grad_(False)
     cache = FrameCache(teacher, out / "features", settings.device)
-    failures = {}
-    for split, clips in splits.items():
-        failures |= cache.fill(clips.paths, split)
+    failures = cache.fill(splits)
     if failures:
         (out / "failures.jsonl").write_text("".join(json.dumps({"clip": c, "problem": p}) + "\n" for c, p in failures.items()))
         log.warning("%d clip(s) could not be read and are left out (listed in %s)", len(failures), out / "failures.jsonl")
