@@ -122,13 +122,18 @@ class DatasetBias(nn.Module):
         return self.scale[dataset] * logits + self.shift[dataset]
 
 
+def logits_to_mos(logits: Tensor) -> Tensor:
+    """The MOS scale of the XLS-R-SQA head: 1 + 4·sigmoid(logits)."""
+    return 1.0 + 4.0 * torch.sigmoid(logits)
+
+
 def grid_search_scale_shift(
     logits: Tensor, mos: Tensor, scales: Tensor | None = None, shifts: Tensor | None = None
 ) -> tuple[float, float, float]:
     """The (scale, shift) on a grid minimising the MSE of 1 + 4·sigmoid(scale · z + shift) to `mos`."""
     scales = torch.linspace(0.5, 2.0, 61) if scales is None else scales
     shifts = torch.linspace(-2.0, 2.0, 81) if shifts is None else shifts
-    predicted = 1.0 + 4.0 * torch.sigmoid(scales[:, None, None] * logits + shifts[None, :, None])
+    predicted = logits_to_mos(scales[:, None, None] * logits + shifts[None, :, None])
     mse = (predicted - mos).pow(2).mean(-1)
     best = int(mse.argmin())
     i, j = divmod(best, len(shifts))
@@ -233,7 +238,7 @@ class XlsrSqaTeacher(nn.Module):
         return self.frame_logits(self.features(wavs), dataset)
 
     def forward(self, wavs: Tensor, dataset: Tensor | None = None) -> Tensor:
-        return 1.0 + 4.0 * torch.sigmoid(self.logits(wavs, dataset))
+        return logits_to_mos(self.logits(wavs, dataset))
 
     @torch.no_grad()
     def set_universal(self, raw_logits: Tensor, mos: Tensor, **grid: Tensor) -> tuple[float, float, float]:

@@ -26,15 +26,20 @@ def check_same_study(out: Path, corpus: str | Path, config: dict[str, Any], may_
     """Refuses to resume into `out` when its study.json was written for another corpus or another recipe:
     its finished run folders would be reused as they are. Keys in `may_change` (those that add runs or
     only change the scoring) may differ."""
-    path = Path(out) / "study.json"
+    check_same_record(Path(out) / "study.json", {"corpus": str(Path(corpus).resolve()), **config},
+                      (*may_change, "corpus_build"))
+
+
+def check_same_record(path: Path, record: dict[str, Any], may_change: tuple[str, ...] = ()) -> None:
+    """Refuses when the record at `path` (a run folder's study.json, run.json, ...) differs from `record`
+    in a key outside `may_change`; nothing to compare when there is no record yet."""
     if not path.is_file():
         return
     before = json.loads(path.read_text())
-    now = json.loads(json.dumps({"corpus": str(Path(corpus).resolve()), **config}))  # tuples as lists
-    changed = sorted(k for k in (now.keys() | before.keys()) - {"corpus_build"}
-                     if k not in may_change and before.get(k) != now.get(k))
+    now = json.loads(json.dumps(record))  # tuples as lists
+    changed = sorted(k for k in now.keys() | before.keys() if k not in may_change and before.get(k) != now.get(k))
     if changed:
-        raise RecipeError(f"{out}: its runs were made with other {', '.join(changed)} (see {path}); "
+        raise RecipeError(f"{path.parent}: its runs were made with other {', '.join(changed)} (see {path}); "
                           "choose another --out, or remove the folder to start again")
 
 

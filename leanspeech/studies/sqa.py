@@ -193,8 +193,8 @@ def run_sqa_study(config: SqaStudyConfig, corpus: str | Path, out: str | Path, w
     check_same_study(out, corpus, asdict(config), may_change=(
         "corpus_minutes", "sizes", "mix_grid", "dnsmos", "teacher_workers", "latency_repeats"))
     write_study_record(out, corpus, asdict(config))
-    if config.train.hint_weight:
-        hint_teacher(config.teacher)  # a teacher without hidden frames fails now, not after the labelling
+    # loaded before the labelling, so that a teacher without hidden frames fails before hours of work
+    hint_model = hint_teacher(config.teacher) if config.train.hint_weight else None
     entries = read_manifest(corpus / "manifest.csv", kind="degraded")
     if not entries:
         raise CorpusError(f"{corpus}: no degraded clips in the manifest; build it with --task sqa-unlabeled")
@@ -220,7 +220,7 @@ def run_sqa_study(config: SqaStudyConfig, corpus: str | Path, out: str | Path, w
     unlabeled = pool(clips, features, unlabeled_index, "teacher")
     if config.train.hint_weight:  # the clips distilled on carry the teacher's frames (compress/frame_hints.py)
         unlabeled.hints = cached_teacher_frames(
-            functools.partial(hint_teacher, config.teacher), unlabeled.features,
+            lambda: hint_model, unlabeled.features,
             [clips[i].path for i in unlabeled_index], out / "labels" / "teacher_frames")
     val_truth, val_teacher = pool(clips, features, where("dev", has_truth), "truth"), pool(clips, features, where("dev"), "teacher")
     test_index = where("test")

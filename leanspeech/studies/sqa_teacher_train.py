@@ -38,11 +38,12 @@ from tqdm import tqdm
 
 from leanspeech.audio.io import load_audio
 from leanspeech.compress.prune import PruneConfig, load_checkpoint_state
-from leanspeech.compress.teachers import TEACHER_RATE, XLSR_FRAMES, XlsrSqaTeacher
+from leanspeech.compress.teachers import TEACHER_RATE, XLSR_FRAMES, XlsrSqaTeacher, logits_to_mos
 from leanspeech.data.manifest import read_manifest
-from leanspeech.errors import CorpusError, LeanspeechError, RecipeError
+from leanspeech.errors import CorpusError, LeanspeechError
 from leanspeech.metrics import pcc
 from leanspeech.studies.recipe import read_recipe, section
+from leanspeech.studies.runs import check_same_record
 from leanspeech.studies.sqa_teacher_prune import centre_crops
 from leanspeech.studies.sqa_train import capped_weights
 from leanspeech.train.progress import load_progress, save_progress
@@ -202,7 +203,7 @@ class XlsrHeadTrainer:
             batch = torch.multinomial(weights, s.batch_size, replacement=True, generator=generator).tolist()
             frames = self.cache.load([self.train.paths[i] for i in batch])
             dataset = self.teacher.dataset_index([self.train.datasets[i] for i in batch])
-            loss = F.mse_loss(1 + 4 * torch.sigmoid(self.teacher.frame_logits(frames, dataset)), self.train.mos[batch])
+            loss = F.mse_loss(logits_to_mos(self.teacher.frame_logits(frames, dataset)), self.train.mos[batch])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -223,7 +224,7 @@ class XlsrHeadTrainer:
 @torch.no_grad()
 def own_bias_mos(teacher: XlsrSqaTeacher, raw: Tensor, datasets: list[str]) -> Tensor:
     """MOS from unscaled logits with each clip's own dataset scale and shift."""
-    return 1 + 4 * torch.sigmoid(teacher.dataset_bias(raw, teacher.dataset_index(datasets)))
+    return logits_to_mos(teacher.dataset_bias(raw, teacher.dataset_index(datasets)))
 
 
 @torch.no_grad()
@@ -237,7 +238,7 @@ def audio_logits(teacher: XlsrSqaTeacher, clips: MosClips) -> Tensor:
 def evaluate(teacher: XlsrSqaTeacher, raw: Tensor, clips: MosClips) -> list[dict[str, Any]]:
     """PCC and MSE per dataset of `clips` from their unscaled logits `raw`, with the universal pair (and
     with the dataset's own pair when it was trained on)."""
-    universal = 1 + 4 * torch.sigmoid(teacher.universal[0] * raw + teacher.universal[1])
+    universal = logits_to_mos(teacher.universal[0] * raw + teacher.universal[1])
     rows = []
     for name in sorted(set(clips.datasets)):
         mask = torch.tensor([d == name for d in clips.datasets])
@@ -306,20 +307,6 @@ def plot_training(history: list[dict[str, Any]], kept_step: int, path: Path) -> 
     return path
 
 
-def _check_same_run(out: Path, record: dict[str, Any]) -> None:
-    """out/run.json records the settings and manifests; resuming into `out` with others is refused (the cached
-    frames, progress and teacher would belong to another run). Only `device` may change."""
-    path = out / "run.json"
-    record = json.loads(json.dumps(record))  # tuples as lists, as read back
-    if path.is_file():
-        before = json.loads(path.read_text())
-        changed = sorted(k for k in before.keys() | record.keys() if k != "device" and before.get(k) != record.get(k))
-        if changed:
-            raise RecipeError(f"{out}: made with other {', '.join(changed)} (see {path}); choose another --out")
-    out.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record, indent=2))
-
-
 def train_xlsr_teacher(settings: XlsrTeacherTraining, manifests: Sequence[str | Path], out: str | Path
                        ) -> tuple[XlsrSqaTeacher, dict[str, Any]]:
     """Trains the XLS-R-SQA teacher (or reloads it when `out/teacher.pt` is finished) and, with
@@ -336,7 +323,11 @@ def train_xlsr_teacher(settings: XlsrTeacherTraining, manifests: Sequence[str | 
     unseen = sorted(set(dev.datasets) - set(train.datasets))
     if unseen:
         raise CorpusError(f"dev datasets {unseen} have no train clips: their scale and shift cannot be learned")
-    _check_same_run(out, {**asdict(settings), "manifests": [str(Path(m).resolve()) for m in manifests]})
+    # the cached frames, progress and teacher in `out` belong to these settings and manifests
+    record = {**asdict(settings), "manifests": [str(Path(m).resolve()) for m in manifests]}
+    check_same_record(out / "run.json", record, may_change=("device",))
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "run.json").write_text(json.dumps(record, indent=2))
     finished = (out / "teacher.pt").is_file() and (out / "metrics.json").is_file()
     if finished:
         teacher, metrics = XlsrSqaTeacher.load(out / "teacher.pt", settings.wav2vec2), json.loads((out / "metrics.json").read_text())
