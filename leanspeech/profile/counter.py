@@ -3,7 +3,9 @@
 A module with a counting rule is counted whole and its children are not visited. A container is
 visited (plus its extra rule, if it declares functional work). A leaf without a rule that is not on
 the free list (Dropout, Identity, ...) is "unknown" when it runs: listed with its parameters, and the
-profile is marked incomplete rather than counting it as zero. A module that never ran is "unused".
+profile is marked incomplete rather than counting it as zero; so is a container that ran while none of
+its children did (it computed on its own, e.g. with weights a child only holds). A module that never
+ran is "unused". Quantized outputs count at their own width (8 bits for quint8).
 Arithmetic written as functions in a forward (torch.tanh(x), x + residual) is invisible to hooks:
 layers declare it with an extra rule or an `extra_cost` method (see rules.py).
 """
@@ -17,6 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from leanspeech.nn.attention import unfused_attention
+from leanspeech.profile.params import weight_count
 from leanspeech.profile.rules import LayerCost, extra_rule_for, is_free, rule_for
 from leanspeech.profile.torch_rules import first_tensor
 
@@ -44,12 +47,13 @@ class LayerRecord:
         self.macs += cost.macs
         self.flops += cost.total_flops
         self.binary_macs += cost.binary_macs
+        out = first_tensor(output)
         if cost.activations is not None:
             self.activations += cost.activations
         else:
-            out = first_tensor(output)
             self.activations += out.numel() * (2 if out.is_complex() else 1)
-        self.activation_bits = cost.activation_bits or self.activation_bits
+        quantized_bits = out.element_size() * 8 if isinstance(out, Tensor) and out.is_quantized else None
+        self.activation_bits = cost.activation_bits or quantized_bits or self.activation_bits
         if cost.params is not None:
             self.effective_params = cost.params
         if cost.note and cost.note not in self.note:
@@ -76,10 +80,6 @@ class CountResult:
         return [r for r in self.layers if r.status == UNKNOWN]
 
 
-def _own_params(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters(recurse=False))
-
-
 def plan(model: nn.Module) -> list[tuple[str, nn.Module, str, int]]:
     """(name, module, status, depth) in tree order, children of counted modules left out."""
     rows: list[tuple[str, nn.Module, str, int]] = []
@@ -89,10 +89,10 @@ def plan(model: nn.Module) -> list[tuple[str, nn.Module, str, int]]:
         if rule_for(module) is not None:
             rows.append((name, module, COUNTED, depth))
             return
-        if is_free(module) and _own_params(module) == 0:
+        if is_free(module) and weight_count(module, recurse=False) == 0:
             rows.append((name, module, FREE, depth))
             return
-        if not children or _own_params(module):
+        if not children or weight_count(module, recurse=False):
             # a leaf that computes with no rule, or a container using its own parameters in forward
             status = UNKNOWN
         else:
@@ -110,7 +110,7 @@ def count(model: nn.Module, run: Callable[[], Any]) -> CountResult:
     records: list[LayerRecord] = []
     handles = []
     for name, module, status, depth in plan(model):
-        params = sum(p.numel() for p in module.parameters())
+        params = weight_count(module)
         record = LayerRecord(name or type(model).__name__, type(module).__name__, depth, status, params)
         records.append(record)
         rule = rule_for(module) if status == COUNTED else extra_rule_for(module) if status == EXTRA else None
@@ -121,10 +121,24 @@ def count(model: nn.Module, run: Callable[[], Any]) -> CountResult:
     finally:
         for handle in handles:
             handle.remove()
+    for index, record in enumerate(records):
+        if record.status == CONTAINER and record.calls and not _any_child_ran(records, index):
+            record.status = UNKNOWN
     for record in records:
         if record.status in (COUNTED, UNKNOWN) and record.calls == 0:
             record.status = UNUSED  # never ran in this forward (an inference-only branch, a spare head)
     return CountResult(records, output)
+
+
+def _any_child_ran(records: list[LayerRecord], index: int) -> bool:
+    """Whether a record of the subtree below `records[index]` (tree order, by depth) ran."""
+    depth = records[index].depth
+    for record in records[index + 1:]:
+        if record.depth <= depth:
+            return False
+        if record.calls:
+            return True
+    return False
 
 
 def _hook(record: LayerRecord, rule: Callable | None) -> Callable:

@@ -4,7 +4,8 @@ Time base: a clip model (hop_length None) is charged per input second, cost / se
 is charged ops per frame × frames per second, the frame cost measured exactly as the difference
 between a pass on `seconds` of audio and a pass one hop longer (so edge frames do not leak in).
 Activation memory per sample: Σ layer outputs × bits / 8 (see docs/profiler.md for which layers
-write a feature map); inference memory adds the input and the weights at their own bit widths.
+write a feature map); inference memory adds the input and the weights at their own bit widths (integer
+weights of quantized layers at theirs).
 """
 
 from __future__ import annotations
@@ -141,7 +142,7 @@ def profile_model(
     input_elements = (wav.numel() if wav is not None else sum(x.numel() for x in inputs if isinstance(x, Tensor))) // batch
     activation_bits = sum(r.activations * (r.activation_bits or bits) for r in result.layers if r.counts_cost)
     activation_bytes = activation_bits / 8 / batch
-    memory = activation_bytes + input_elements * input_bits / 8 + params.dense * weight_bits / 8
+    memory = activation_bytes + input_elements * input_bits / 8 + params.storage_bits(weight_bits) / 8
     return ModelProfile(
         model=name or getattr(model, "registry_name", "") or type(model).__name__,
         layers=result.layers,

@@ -98,9 +98,12 @@ def summary_lines(profile: ModelProfile) -> list[str]:
             f"per second of audio ({base}): {si(profile.per_second['macs'], ' MAC/s')}, "
             f"{si(profile.per_second['flops'], ' FLOP/s')}, {si(profile.per_second['binary_macs'], ' binary MAC/s')}"
         )
+    own_width = any(r.activation_bits not in (None, profile.bits) for r in profile.layers if r.counts_cost)
     lines.append(
-        f"activations per sample: {profile.activations:,.0f} = {si(profile.activation_bytes, 'B')} at {profile.bits} bit; "
-        f"inference memory {si(profile.memory_bytes, 'B')} (input {profile.input_bits} bit, weights {profile.weight_bits} bit)"
+        f"activations per sample: {profile.activations:,.0f} = {si(profile.activation_bytes, 'B')} at {profile.bits} bit"
+        f"{' (binary and integer outputs at their own width)' if own_width else ''}; "
+        f"inference memory {si(profile.memory_bytes, 'B')} (input {profile.input_bits} bit, weights {profile.weight_bits} bit"
+        + (f", {p.quantized:,} of them stored as {p.quantized_bits // p.quantized}-bit integers)" if p.quantized else ")")
     )
     if profile.file_bytes is not None:
         lines.append(f"model file: {si(profile.file_bytes, 'B')} ({profile.file_bytes:,} bytes)")

@@ -18,6 +18,8 @@ import torch
 from torch import Tensor, fx, nn
 from torch.ao.nn.intrinsic.quantized import ConvReLU2d
 
+from leanspeech.profile import costs
+from leanspeech.profile.rules import LayerCost
 from leanspeech.runtime import native
 
 # The kernel is single-threaded; oneDNN's convolution is not. Measured faster at 1 and 2 threads (0.15 vs
@@ -84,6 +86,18 @@ class Int8Stem(nn.Module):
             self._correction = zero_point * self._weight_sums  # int32, like the sums
             self._multiplier = (scale * self._weight_scales / self._fallback[0].scale).float().contiguous()
             self._input_qparams = (scale, zero_point)
+
+    def profile_cost(self, inputs: tuple[Tensor, ...], output: Tensor) -> LayerCost:
+        """The convolution's MACs, its ReLU and the pooling, as the two modules would count them, the
+        activations included (the profiler's convention counts the convolution's map, pooling adds none),
+        so that a profile does not depend on whether this CPU fused the stem."""
+        conv = self._fallback[0]
+        conv_outputs = output.shape[0] * conv.out_channels * inputs[0].shape[2] * inputs[0].shape[3]
+        cost = costs.conv_cost(conv_outputs, 1, 1, conv.kernel_size, conv.bias() is not None)
+        cost.flops = cost.total_flops + costs.ELEMENTWISE_FLOPS["relu"] * conv_outputs + output.numel()
+        cost.activations = float(conv_outputs)
+        cost.note = "int8, fused"
+        return cost
 
     def forward(self, x: Tensor) -> Tensor:
         conv, pool = self._fallback

@@ -8,6 +8,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 import leanspeech.models  # noqa: F401  (registers the models)
+from leanspeech.compress.quantize import quantize_static
 from leanspeech.profile import costs
 from leanspeech.profile.model_profile import profile_model
 from leanspeech.registry import MODELS
@@ -27,6 +28,9 @@ def test_dnsmos_cnn_reproduces_bam_table_1_and_memory():
     assert round(profile.memory_bytes / 1e6, 2) == 9.66
     binary = profile_model(model, features, bits=1, input_bits=8, weight_bits=8)
     assert round(binary.memory_bytes / 1e6, 2) == 0.39
+    int8 = profile_model(quantize_static(model.eval(), [torch.randn(2, 120, 449)]), features)
+    assert int8.complete and (int8.macs, int8.activations) == (188_153_025, 2_315_649)
+    assert int8.params.dense == 45_697 and int8.activation_bytes == 2_315_649  # one byte each
 
 
 def test_gru_enhancer_reproduces_dgru_table_1_split():
