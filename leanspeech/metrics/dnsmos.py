@@ -9,7 +9,10 @@ local model differ from Microsoft's DNSMOS web service; clean speech tops out ne
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -50,10 +53,25 @@ def dnsmos(wav: object, sample_rate: int, personalized: bool = False) -> DNSMOSS
         raise MetricError(f"DNSMOS needs samples in [-1, 1], the peak is {peak:.3f}: peak-normalise first")
     if peak == 0.0:
         raise MetricError("DNSMOS: the clip is silent")
-    audio = one_window(np.clip(resample(audio.astype(np.float32), sample_rate, DNSMOS_RATE), -1.0, 1.0), DNSMOS_RATE)
+    return score_16k(resample(audio.astype(np.float32), sample_rate, DNSMOS_RATE), personalized)
+
+
+@functools.lru_cache(maxsize=2)
+def dnsmos_model(personalized: bool = False) -> Any:
+    """speechmos's DNSMOS class on the wheel's ONNX files, loaded once per variant (its `run` would keep
+    one model in a global and reload it whenever the variant changes)."""
     from speechmos import dnsmos as speechmos_dnsmos  # imports librosa and loads onnxruntime: slow
 
-    result = speechmos_dnsmos.run(audio, DNSMOS_RATE, model_type="dnsmos_personalized" if personalized else "dnsmos")
+    models = Path(speechmos_dnsmos.__file__).parent
+    primary = models / ("pdnsmos_models" if personalized else "dnsmos_models") / "sig_bak_ovr.onnx"
+    return speechmos_dnsmos.DNSMOS(str(primary), str(models / "dnsmos_models" / "model_v8.onnx"))
+
+
+def score_16k(audio: np.ndarray, personalized: bool = False) -> DNSMOSScores:
+    """Scores of mono 16 kHz audio (clipped to [-1, 1]: resampling may overshoot full scale by a hair, and
+    speechmos rejects anything outside), a short clip tiled to one window."""
+    audio = one_window(np.clip(audio, -1.0, 1.0), DNSMOS_RATE)
+    result = dnsmos_model(personalized)(audio, DNSMOS_RATE, personalized)
     return DNSMOSScores(
         sig=float(result["sig_mos"]),
         bak=float(result["bak_mos"]),
