@@ -5,12 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from leanspeech.report.points import Point  # noqa: E402
+from leanspeech.report.figure import saved_figure
+from leanspeech.report.points import Point
 
 MARKERS = "osD^v<>phX*P"
 CROWDED = 12  # more points than this: only the Pareto front and the peers are labelled
@@ -49,36 +45,33 @@ def plot_front(points: list[Point], cost: str, path: Path) -> Path | None:
         return None
     label, scale = AXES[cost]
     metric, higher = usable[0].metric, usable[0].higher_is_better
-    fig, ax = plt.subplots(figsize=(6.4, 4.4))
-    methods = sorted({p.method for p in usable if p.kind == "ours"})
-    front = [usable[i] for i in pareto_front([getattr(p, cost) for p in usable], [p.value for p in usable], higher)]
-    for series in sorted({p.series for p in usable if p.series}):
-        stages = [p for p in usable if p.series == series]
-        ax.plot([getattr(p, cost) * scale for p in stages], [p.value for p in stages], color="0.6", linewidth=0.8,
-                linestyle=":", zorder=2)
-    named = labelled(usable, front)
-    for p in usable:
-        marker = PEER_MARKER if p.kind == "peer" else MARKERS[methods.index(p.method) % len(MARKERS)]
-        color = "0.45" if p.kind == "peer" else f"C{methods.index(p.method) % 10}"
-        ax.scatter(getattr(p, cost) * scale, p.value, marker=marker, color=color, s=42, zorder=3,
-                   facecolors="none" if p.kind == "peer" else color)
-        if any(p is n for n in named):
-            ax.annotate(p.name, (getattr(p, cost) * scale, p.value), textcoords="offset points", xytext=(5, 4),
-                        fontsize=7)
-    ax.step([getattr(p, cost) * scale for p in front], [p.value for p in front], where="post", color="k",
-            linewidth=1, alpha=0.6, label="Pareto front")
-    for i, method in enumerate(methods):
-        ax.scatter([], [], marker=MARKERS[i % len(MARKERS)], color=f"C{i % 10}", label=method)
-    if any(p.kind == "peer" for p in usable):
-        ax.scatter([], [], marker=PEER_MARKER, facecolors="none", color="0.45", label="peer")
-    if max(getattr(p, cost) for p in usable) > 10 * min(getattr(p, cost) for p in usable) > 0:
-        ax.set_xscale("log")
-    ax.set_xlabel(label)
-    ax.set_ylabel(f"{metric} ({'higher' if higher else 'lower'} is better)")
-    ax.set_title(f"{usable[0].task}: {metric} vs {label.split(' (')[0]}")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    with saved_figure(path, figsize=(6.4, 4.4), dpi=110) as (fig, ax):
+        methods = sorted({p.method for p in usable if p.kind == "ours"})
+        front = [usable[i] for i in pareto_front([getattr(p, cost) for p in usable], [p.value for p in usable], higher)]
+        for series in sorted({p.series for p in usable if p.series}):
+            stages = [p for p in usable if p.series == series]
+            ax.plot([getattr(p, cost) * scale for p in stages], [p.value for p in stages], color="0.6", linewidth=0.8,
+                    linestyle=":", zorder=2)
+        named = labelled(usable, front)
+        for p in usable:
+            marker = PEER_MARKER if p.kind == "peer" else MARKERS[methods.index(p.method) % len(MARKERS)]
+            color = "0.45" if p.kind == "peer" else f"C{methods.index(p.method) % 10}"
+            ax.scatter(getattr(p, cost) * scale, p.value, marker=marker, color=color, s=42, zorder=3,
+                       facecolors="none" if p.kind == "peer" else color)
+            if any(p is n for n in named):
+                ax.annotate(p.name, (getattr(p, cost) * scale, p.value), textcoords="offset points", xytext=(5, 4),
+                            fontsize=7)
+        ax.step([getattr(p, cost) * scale for p in front], [p.value for p in front], where="post", color="k",
+                linewidth=1, alpha=0.6, label="Pareto front")
+        for i, method in enumerate(methods):
+            ax.scatter([], [], marker=MARKERS[i % len(MARKERS)], color=f"C{i % 10}", label=method)
+        if any(p.kind == "peer" for p in usable):
+            ax.scatter([], [], marker=PEER_MARKER, facecolors="none", color="0.45", label="peer")
+        if max(getattr(p, cost) for p in usable) > 10 * min(getattr(p, cost) for p in usable) > 0:
+            ax.set_xscale("log")
+        ax.set_xlabel(label)
+        ax.set_ylabel(f"{metric} ({'higher' if higher else 'lower'} is better)")
+        ax.set_title(f"{usable[0].task}: {metric} vs {label.split(' (')[0]}")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
     return path

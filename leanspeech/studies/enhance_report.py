@@ -10,13 +10,10 @@ import math
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from leanspeech.studies.enhance_eval import METRICS  # noqa: E402
+from leanspeech.report.figure import saved_figure
+from leanspeech.studies.enhance_eval import METRICS
 
 ALPHA = 0.05
 
@@ -123,35 +120,29 @@ def markdown(summary: dict[str, Any], rows: list[dict[str, Any]], deltas: dict[s
 def plot_delta_pesq(deltas: dict[str, dict[str, float]], path: Path) -> None:
     labels = list(deltas)
     levels = list(next(iter(deltas.values()), {}))
-    fig, ax = plt.subplots(figsize=(6.4, 4.0))
-    width = 0.8 / max(1, len(labels))
-    for i, label in enumerate(labels):
-        x = np.arange(len(levels)) + (i - (len(labels) - 1) / 2) * width
-        ax.bar(x, [deltas[label][s] for s in levels], width, label=label)
-    ax.set_xticks(np.arange(len(levels)), [f"{s} dB" for s in levels])
-    ax.axhline(0, color="black", linewidth=0.8)
-    ax.set_xlabel("input SNR")
-    ax.set_ylabel("mean ΔPESQ (enhanced − noisy)")
-    ax.set_title("PESQ improvement per update percentage P (paper Fig. 2)")
-    ax.legend(fontsize=8)
-    ax.grid(True, axis="y", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    with saved_figure(path, figsize=(6.4, 4.0)) as (fig, ax):
+        width = 0.8 / max(1, len(labels))
+        for i, label in enumerate(labels):
+            x = np.arange(len(levels)) + (i - (len(labels) - 1) / 2) * width
+            ax.bar(x, [deltas[label][s] for s in levels], width, label=label)
+        ax.set_xticks(np.arange(len(levels)), [f"{s} dB" for s in levels])
+        ax.axhline(0, color="black", linewidth=0.8)
+        ax.set_xlabel("input SNR")
+        ax.set_ylabel("mean ΔPESQ (enhanced − noisy)")
+        ax.set_title("PESQ improvement per update percentage P (paper Fig. 2)")
+        ax.legend(fontsize=8)
+        ax.grid(True, axis="y", alpha=0.3)
 
 
 def plot_pesq_box(summary: dict[str, Any], path: Path) -> None:
     main = summary["scores"]["main"]
     labels = list(main)
-    fig, ax = plt.subplots(figsize=(6.4, 4.0))
-    ax.boxplot([main[label]["pesq"][np.isfinite(main[label]["pesq"])] for label in labels])
-    ax.set_xticks(np.arange(1, len(labels) + 1), labels, rotation=20)
-    ax.set_ylabel("PESQ-WB per clip")
-    ax.set_title("Per-clip PESQ on the main test set")
-    ax.grid(True, axis="y", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    with saved_figure(path, figsize=(6.4, 4.0)) as (fig, ax):
+        ax.boxplot([main[label]["pesq"][np.isfinite(main[label]["pesq"])] for label in labels])
+        ax.set_xticks(np.arange(1, len(labels) + 1), labels, rotation=20)
+        ax.set_ylabel("PESQ-WB per clip")
+        ax.set_title("Per-clip PESQ on the main test set")
+        ax.grid(True, axis="y", alpha=0.3)
 
 
 def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:

@@ -7,29 +7,22 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only; no display on servers
-import matplotlib.pyplot as plt  # noqa: E402
-
-from leanspeech.studies.filterbank import FilterbankStudyResult  # noqa: E402
+from leanspeech.report.figure import saved_figure
+from leanspeech.studies.filterbank import FilterbankStudyResult
 
 
 def plot_factor_reduction(result: FilterbankStudyResult, path: Path) -> Path:
     """Fig. 3: final vs initial overparameterization factor, one line per β, the diagonal = no reduction."""
-    fig, ax = plt.subplots(figsize=(5, 4.5))
-    factors = sorted({run.initial_factor for run in result.runs})
-    ax.plot(factors, factors, "--", color="gray", label="no reduction")
-    for beta in result.config.betas:
-        runs = sorted((r for r in result.runs if r.beta == beta), key=lambda r: r.initial_factor)
-        ax.plot([r.initial_factor for r in runs], [r.final_factor for r in runs], "o-", label=f"β = {beta:g}")
-    ax.set_xlabel("initial overparameterization factor")
-    ax.set_ylabel("final overparameterization factor")
-    ax.set_title(f"{result.config.bands}-band {result.config.scale} filter bank")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    with saved_figure(path, figsize=(5, 4.5)) as (fig, ax):
+        factors = sorted({run.initial_factor for run in result.runs})
+        ax.plot(factors, factors, "--", color="gray", label="no reduction")
+        for beta in result.config.betas:
+            runs = sorted((r for r in result.runs if r.beta == beta), key=lambda r: r.initial_factor)
+            ax.plot([r.initial_factor for r in runs], [r.final_factor for r in runs], "o-", label=f"β = {beta:g}")
+        ax.set_xlabel("initial overparameterization factor")
+        ax.set_ylabel("final overparameterization factor")
+        ax.set_title(f"{result.config.bands}-band {result.config.scale} filter bank")
+        ax.legend()
     return path
 
 
@@ -41,17 +34,15 @@ def plot_filterbanks(result: FilterbankStudyResult, path: Path) -> Path:
         (result.final, f"after {result.config.steps} steps (factor {run.initial_factor} → {run.final_factor:.2f})"),
         (result.target, "target"),
     ]
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6), sharey=True)
-    limit = float(result.target.abs().max())
-    for ax, (matrix, title) in zip(axes, panels):
-        image = ax.imshow(matrix.numpy(), aspect="auto", origin="lower", cmap="magma", vmin=0.0, vmax=limit)
-        ax.set_title(title, fontsize=9)
-        ax.set_xlabel("FFT bin")
-    axes[0].set_ylabel("band")
-    fig.colorbar(image, ax=axes, shrink=0.8)
-    fig.suptitle(f"{result.config.scale} {result.config.bands} bands, β = {run.beta:g}", fontsize=10)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    with saved_figure(path, 1, 3, figsize=(13, 3.6), sharey=True, tight=False) as (fig, axes):
+        limit = float(result.target.abs().max())
+        for ax, (matrix, title) in zip(axes, panels):
+            image = ax.imshow(matrix.numpy(), aspect="auto", origin="lower", cmap="magma", vmin=0.0, vmax=limit)
+            ax.set_title(title, fontsize=9)
+            ax.set_xlabel("FFT bin")
+        axes[0].set_ylabel("band")
+        fig.colorbar(image, ax=axes, shrink=0.8)
+        fig.suptitle(f"{result.config.scale} {result.config.bands} bands, β = {run.beta:g}", fontsize=10)
     return path
 
 

@@ -9,10 +9,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+from leanspeech.report.figure import saved_figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
 
 COLUMNS = ("name", "eer", "dev_eer", "params", "flops_per_second", "macs_per_second", "channels", "selected_step",
            "train_seconds")
@@ -35,31 +33,28 @@ def plot_eer_vs_flops(results: list[dict[str, Any]], path: Path) -> Path:
     """Fig. 8: x FLOP/s, y eval EER %; each model's mean over seeds (± std as an error bar, every seed as
     a faint dot when there are several) labelled with its name and parameters (M); the baseline's EER and
     FLOP/s as red dotted lines, 20 % of its FLOP/s as a grey dashed one."""
-    figure, axes = plt.subplots(figsize=(8, 5.5))
-    baseline = results[0]
-    for r in results:
-        is_baseline = r is baseline
-        color = "tab:red" if is_baseline else "tab:green" if " BX " in r["name"] else "tab:blue"
-        if len(r["eer_per_seed"]) > 1:
-            axes.scatter(r["flops_per_second_per_seed"], [100 * e for e in r["eer_per_seed"]], s=14, color=color,
-                         alpha=0.35, zorder=2)
-        axes.errorbar(r["flops_per_second"], 100 * r["eer"], yerr=100 * r["eer_std"], fmt="s" if is_baseline else "o",
-                      markersize=7, color=color, capsize=3, zorder=3)
-        axes.annotate(f"{r['name']}\n{r['params'] / 1e6:.2f} M", (r["flops_per_second"], 100 * r["eer"]),
-                      textcoords="offset points", xytext=(6, 4), fontsize=7)
-    axes.axhline(100 * baseline["eer"], color="tab:red", linestyle=":", linewidth=1)
-    axes.axvline(baseline["flops_per_second"], color="tab:red", linestyle=":", linewidth=1)
-    # the paper's result (and the target): 80 % fewer FLOP/s than the baseline at no worse EER
-    axes.axvline(0.2 * baseline["flops_per_second"], color="grey", linestyle="--", linewidth=1, label="−80 % FLOP/s")
-    axes.legend(loc="best", fontsize=8)
-    axes.set_xscale("log")
-    axes.set_xlabel("FLOP/s (per second of audio)")
-    axes.set_ylabel("EER on the eval split (unseen attacks) [%]")
-    axes.set_title("ResNet34 (RN34) vs DynResNet34 (DRN34): complexity, size and EER")
-    axes.grid(True, which="both", alpha=0.3)
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
+    with saved_figure(path, figsize=(8, 5.5)) as (figure, axes):
+        baseline = results[0]
+        for r in results:
+            is_baseline = r is baseline
+            color = "tab:red" if is_baseline else "tab:green" if " BX " in r["name"] else "tab:blue"
+            if len(r["eer_per_seed"]) > 1:
+                axes.scatter(r["flops_per_second_per_seed"], [100 * e for e in r["eer_per_seed"]], s=14, color=color,
+                             alpha=0.35, zorder=2)
+            axes.errorbar(r["flops_per_second"], 100 * r["eer"], yerr=100 * r["eer_std"], fmt="s" if is_baseline else "o",
+                          markersize=7, color=color, capsize=3, zorder=3)
+            axes.annotate(f"{r['name']}\n{r['params'] / 1e6:.2f} M", (r["flops_per_second"], 100 * r["eer"]),
+                          textcoords="offset points", xytext=(6, 4), fontsize=7)
+        axes.axhline(100 * baseline["eer"], color="tab:red", linestyle=":", linewidth=1)
+        axes.axvline(baseline["flops_per_second"], color="tab:red", linestyle=":", linewidth=1)
+        # the paper's result (and the target): 80 % fewer FLOP/s than the baseline at no worse EER
+        axes.axvline(0.2 * baseline["flops_per_second"], color="grey", linestyle="--", linewidth=1, label="−80 % FLOP/s")
+        axes.legend(loc="best", fontsize=8)
+        axes.set_xscale("log")
+        axes.set_xlabel("FLOP/s (per second of audio)")
+        axes.set_ylabel("EER on the eval split (unseen attacks) [%]")
+        axes.set_title("ResNet34 (RN34) vs DynResNet34 (DRN34): complexity, size and EER")
+        axes.grid(True, which="both", alpha=0.3)
     return path
 
 

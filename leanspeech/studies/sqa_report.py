@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from leanspeech.metrics import agreement_per_set, mean_over_sets, pcc
+from leanspeech.report.figure import saved_figure
 
 FIG3_SERIES = ("labeled-only", "distilled", "taylor-pruned", "magnitude-pruned", "teacher-pruned")
 
@@ -88,27 +89,19 @@ def table_markdown(rows: list[dict[str, Any]]) -> str:
 
 def plot_pcc_vs_params(rows: list[dict[str, Any]], path: Path) -> Path:
     """Fig. 3: weighted PCC against parameters (pruned: sparse count) for each approach, teacher as a line."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for method, marker in zip(FIG3_SERIES, "osv^D"):
-        points = sorted((r["params"], r["pcc_weighted"]) for r in rows if r["method"] == method)
-        if points:
-            ax.plot(*zip(*points), marker=marker, label=method)
-    for row in rows:
-        if row["method"] == "teacher":
-            ax.axhline(row["pcc_weighted"], color="k", linestyle="--", label=f"teacher ({row['model']})")
-    ax.set_xscale("log")
-    ax.set_xlabel("parameters (pruned: sparse count, kept weight = 1.5)")
-    ax.set_ylabel("weighted mean PCC with ground truth")
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    with saved_figure(path, figsize=(6, 4)) as (fig, ax):
+        for method, marker in zip(FIG3_SERIES, "osv^D"):
+            points = sorted((r["params"], r["pcc_weighted"]) for r in rows if r["method"] == method)
+            if points:
+                ax.plot(*zip(*points), marker=marker, label=method)
+        for row in rows:
+            if row["method"] == "teacher":
+                ax.axhline(row["pcc_weighted"], color="k", linestyle="--", label=f"teacher ({row['model']})")
+        ax.set_xscale("log")
+        ax.set_xlabel("parameters (pruned: sparse count, kept weight = 1.5)")
+        ax.set_ylabel("weighted mean PCC with ground truth")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8)
     return path
 
 

@@ -42,6 +42,7 @@ from leanspeech.compress.teachers import TEACHER_RATE, XLSR_FRAMES, XlsrSqaTeach
 from leanspeech.data.manifest import read_manifest
 from leanspeech.errors import CorpusError, LeanspeechError
 from leanspeech.metrics import pcc
+from leanspeech.report.figure import saved_figure
 from leanspeech.studies.recipe import read_recipe, section
 from leanspeech.studies.runs import check_same_record
 from leanspeech.studies.sqa_teacher_prune import centre_crops
@@ -287,23 +288,15 @@ def prune_teacher_family(teacher_file: Path, splits: dict[str, MosClips], settin
 
 def plot_training(history: list[dict[str, Any]], kept_step: int, path: Path) -> Path:
     """Training and weighted dev MSE against the step, the kept step marked."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    steps = [row["step"] for row in history]
-    ax.plot(steps, [row["train_mse"] for row in history], marker="o", label="train (mean since last validation)")
-    ax.plot(steps, [row["dev_mse"] for row in history], marker="s", label="dev (weighted over datasets)")
-    ax.axvline(kept_step, color="k", linestyle="--", label=f"kept: step {kept_step}")
-    ax.set_xlabel("step")
-    ax.set_ylabel("MSE (MOS²)")
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    with saved_figure(path, figsize=(6, 4)) as (fig, ax):
+        steps = [row["step"] for row in history]
+        ax.plot(steps, [row["train_mse"] for row in history], marker="o", label="train (mean since last validation)")
+        ax.plot(steps, [row["dev_mse"] for row in history], marker="s", label="dev (weighted over datasets)")
+        ax.axvline(kept_step, color="k", linestyle="--", label=f"kept: step {kept_step}")
+        ax.set_xlabel("step")
+        ax.set_ylabel("MSE (MOS²)")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8)
     return path
 
 

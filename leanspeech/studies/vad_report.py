@@ -14,11 +14,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from leanspeech.report.figure import saved_figure
 
 if TYPE_CHECKING:
     from leanspeech.studies.vad import ModelResult
@@ -45,32 +43,29 @@ def markdown_table(results: list, baseline_flops: float) -> str:
 
 
 def plot_eer_vs_flops(results: list, path: Path) -> None:
-    fig, ax = plt.subplots(figsize=(6.4, 4.4))
-    labels: dict[tuple[float, float], list[str]] = {}  # variants that converge to one model share a label
-    for r in results:
-        if r.flops_per_second is None:
-            ax.axhline(100 * r.eer, color="gray", linestyle=":", linewidth=1)
-            ax.annotate(f"{r.name} (no FLOP count)", (0.01, 100 * r.eer), xycoords=("axes fraction", "data"),
-                        fontsize=8, color="gray", va="bottom")
-            continue
-        marker, color = {"baseline": ("s", "tab:red"), "dynamic": ("o", "tab:green"), "peer": ("^", "tab:blue")}[r.kind]
-        ax.scatter(r.flops_per_second / 1e6, 100 * r.eer, marker=marker, color=color, s=40, zorder=3)
-        names = labels.setdefault((r.flops_per_second / 1e6, 100 * r.eer), [])
-        names.append(r.name if not names else r.name.split()[-1])
-        if r.bands is not None:
-            names.append(f"({r.bands} bands)")
-    for point, names in labels.items():
-        bands = [n for n in names if n.endswith("bands)")][:1]
-        text = "/".join(n for n in names if not n.endswith("bands)"))
-        ax.annotate(" ".join([text, *bands]), point, textcoords="offset points", xytext=(5, 4), fontsize=8)
-    ax.set_xscale("log")
-    ax.set_xlabel("MFLOP/s (per second of audio)")
-    ax.set_ylabel("EER (%)")
-    ax.set_title("VAD: EER vs complexity on the fixed test set")
-    ax.grid(True, which="both", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    with saved_figure(path, figsize=(6.4, 4.4)) as (fig, ax):
+        labels: dict[tuple[float, float], list[str]] = {}  # variants that converge to one model share a label
+        for r in results:
+            if r.flops_per_second is None:
+                ax.axhline(100 * r.eer, color="gray", linestyle=":", linewidth=1)
+                ax.annotate(f"{r.name} (no FLOP count)", (0.01, 100 * r.eer), xycoords=("axes fraction", "data"),
+                            fontsize=8, color="gray", va="bottom")
+                continue
+            marker, color = {"baseline": ("s", "tab:red"), "dynamic": ("o", "tab:green"), "peer": ("^", "tab:blue")}[r.kind]
+            ax.scatter(r.flops_per_second / 1e6, 100 * r.eer, marker=marker, color=color, s=40, zorder=3)
+            names = labels.setdefault((r.flops_per_second / 1e6, 100 * r.eer), [])
+            names.append(r.name if not names else r.name.split()[-1])
+            if r.bands is not None:
+                names.append(f"({r.bands} bands)")
+        for point, names in labels.items():
+            bands = [n for n in names if n.endswith("bands)")][:1]
+            text = "/".join(n for n in names if not n.endswith("bands)"))
+            ax.annotate(" ".join([text, *bands]), point, textcoords="offset points", xytext=(5, 4), fontsize=8)
+        ax.set_xscale("log")
+        ax.set_xlabel("MFLOP/s (per second of audio)")
+        ax.set_ylabel("EER (%)")
+        ax.set_title("VAD: EER vs complexity on the fixed test set")
+        ax.grid(True, which="both", alpha=0.3)
 
 
 def pick_trace_clips(snr: np.ndarray, labels: np.ndarray) -> tuple[int, int]:
@@ -83,25 +78,22 @@ def pick_trace_clips(snr: np.ndarray, labels: np.ndarray) -> tuple[int, int]:
 
 def plot_traces(clips: Any, traces: dict[str, np.ndarray], names: tuple[str, str], path: Path) -> None:
     high, low = pick_trace_clips(clips.snr, clips.labels)
-    fig, axes = plt.subplots(2, 1, figsize=(8, 5.5), sharex=True)
-    for ax, index, title in ((axes[0], high, "high SNR"), (axes[1], low, "low SNR")):
-        wav = clips.mixtures[index]
-        frames = clips.labels.shape[1]
-        seconds = np.arange(frames) * len(wav) / clips.sample_rate / (frames - 1)
-        t_wav = np.arange(len(wav)) / clips.sample_rate
-        ax.plot(t_wav, 0.5 * wav / (np.abs(wav).max() + 1e-9) + 0.5, color="0.8", linewidth=0.5)
-        ax.fill_between(seconds, 0, clips.labels[index], step="mid", color="tab:gray", alpha=0.2, label="label")
-        for name, color in zip(names, ("tab:red", "tab:green")):
-            ax.plot(seconds, traces[name][index], color=color, label=name)
-        snr = clips.snr[index]
-        ax.set_title(f"{title}: clip {index}, " + ("no noise" if math.isnan(snr) else f"SNR {snr:.1f} dB"), fontsize=10)
-        ax.set_ylabel("speech probability")
-        ax.set_ylim(-0.02, 1.02)
-    axes[0].legend(loc="upper right", fontsize=8)
-    axes[1].set_xlabel("time (s)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    with saved_figure(path, 2, 1, figsize=(8, 5.5), sharex=True) as (fig, axes):
+        for ax, index, title in ((axes[0], high, "high SNR"), (axes[1], low, "low SNR")):
+            wav = clips.mixtures[index]
+            frames = clips.labels.shape[1]
+            seconds = np.arange(frames) * len(wav) / clips.sample_rate / (frames - 1)
+            t_wav = np.arange(len(wav)) / clips.sample_rate
+            ax.plot(t_wav, 0.5 * wav / (np.abs(wav).max() + 1e-9) + 0.5, color="0.8", linewidth=0.5)
+            ax.fill_between(seconds, 0, clips.labels[index], step="mid", color="tab:gray", alpha=0.2, label="label")
+            for name, color in zip(names, ("tab:red", "tab:green")):
+                ax.plot(seconds, traces[name][index], color=color, label=name)
+            snr = clips.snr[index]
+            ax.set_title(f"{title}: clip {index}, " + ("no noise" if math.isnan(snr) else f"SNR {snr:.1f} dB"), fontsize=10)
+            ax.set_ylabel("speech probability")
+            ax.set_ylim(-0.02, 1.02)
+        axes[0].legend(loc="upper right", fontsize=8)
+        axes[1].set_xlabel("time (s)")
 
 
 def report_point(result: ModelResult) -> dict[str, Any]:
