@@ -37,16 +37,6 @@ def packed_weights(module: nn.Module) -> list[Tensor]:
     return []
 
 
-def own_weights(module: nn.Module) -> list[Tensor]:
-    """The module's own weights as used in forward: `weight_orig * weight_mask` for torch.nn.utils.prune,
-    and packed int8 weights as the quantized tensors they are."""
-    tensors = []
-    for name, param in module.named_parameters(recurse=False):
-        mask = getattr(module, f"{name[: -len('_orig')]}_mask", None) if name.endswith("_orig") else None
-        tensors.append(param.detach() if mask is None else param.detach() * mask)
-    return tensors + packed_weights(module)
-
-
 def weight_count(module: nn.Module, recurse: bool = True) -> int:
     """Elements of the parameters and packed int8 weights of the module (and, with `recurse`, below it)."""
     modules = list(module.modules()) if recurse else [module]
@@ -55,8 +45,15 @@ def weight_count(module: nn.Module, recurse: bool = True) -> int:
 
 
 def effective_weights(module: nn.Module) -> list[Tensor]:
-    """`own_weights` of the module and all its submodules."""
-    return [weight for mod in module.modules() for weight in own_weights(mod)]
+    """Each weight of the module and its submodules as used in forward: `weight_orig * weight_mask` for
+    torch.nn.utils.prune, packed int8 weights as the quantized tensors they are."""
+    tensors = []
+    for mod in module.modules():
+        for name, param in mod.named_parameters(recurse=False):
+            mask = getattr(mod, f"{name[: -len('_orig')]}_mask", None) if name.endswith("_orig") else None
+            tensors.append(param.detach() if mask is None else param.detach() * mask)
+        tensors += packed_weights(mod)
+    return tensors
 
 
 def count_parameters(module: nn.Module) -> ParameterCount:
