@@ -3,16 +3,19 @@
 An int8 layer does its float layer's multiply-accumulates on 8-bit operands, so its rule is the float
 formula on the same shapes, noted "int8" ("int8 weights" where dynamic quantization keeps float
 activations); a fused activation (LinearReLU, ConvReLU2d, ...) or residual add (ConvAdd2d) adds its
-elementwise FLOPs. The packed weights are counted by `params.packed_weights`, at 8 bits in memory;
-quantized outputs count at their own width (counter.py). Quantize / DeQuantize modules: a scale and a
-shift per element (2 FLOPs, no MAC). The FX flow inserts those two as functions, which hooks do not
-see, like any functional arithmetic (docs/profiler.md).
+elementwise FLOPs. Fed by a binary map held in 8 bits (zero and one other value: "BAM + int8"), an
+int8 convolution counts its weight products as binary MACs, as its float layer would. The packed
+weights are counted by `params.packed_weights`, at 8 bits in memory; quantized outputs count at their
+own width (counter.py). Quantize / DeQuantize modules: a scale and a shift per element (2 FLOPs, no
+MAC). The FX flow inserts those two as functions, which hooks do not see, like any functional
+arithmetic (docs/profiler.md).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import torch
 import torch.ao.nn.intrinsic.quantized as nniq
 import torch.ao.nn.intrinsic.quantized.dynamic as nniqd
 import torch.ao.nn.quantized as nnq
@@ -31,10 +34,18 @@ FUSED_KINDS: dict[type, tuple[str, ...]] = {
 }
 
 
+def is_binary_codes(x: Any) -> bool:
+    """A quantized map that holds zero and at most one other value: a binary activation map in 8 bits."""
+    if not (isinstance(x, Tensor) and x.is_quantized and x.qscheme() == torch.per_tensor_affine and x.numel()):
+        return False
+    values = torch.unique(x.int_repr()).tolist()
+    return len(values) == 1 or (len(values) == 2 and x.q_zero_point() in values)
+
+
 def _int8(cost: LayerCost, module: Any, output: Tensor, dynamic: bool = False) -> LayerCost:
     fused = sum(costs.ELEMENTWISE_FLOPS[kind] for kind in FUSED_KINDS.get(type(module), ()))
     cost.flops = cost.total_flops + fused * output.numel()
-    cost.note = "int8 weights" if dynamic else "int8"
+    cost.note = "; ".join(filter(None, ["int8 weights" if dynamic else "int8", cost.note]))
     return cost
 
 
@@ -47,8 +58,10 @@ def count_int8_linear(module: nnq.Linear, inputs: tuple[Any, ...], output: Tenso
 
 @register_rule(nnq.Conv1d, nnq.Conv2d, nnq.Conv3d)  # and the fused ConvReLU* / ConvAdd* subclasses
 def count_int8_conv(module: nnq.Conv2d, inputs: tuple[Any, ...], output: Tensor) -> LayerCost:
-    cost = costs.conv_cost(output.numel(), module.in_channels, module.groups, module.kernel_size,
-                           module.bias() is not None)
+    bias = module.bias() is not None
+    cost = costs.conv_cost(output.numel(), module.in_channels, module.groups, module.kernel_size, bias)
+    if is_binary_codes(inputs[0]):
+        cost = costs.with_binary_products(cost, output.numel() if bias else 0, "input")
     return _int8(cost, module, output)
 
 
@@ -64,9 +77,7 @@ def count_int8_batchnorm(module: nnq.BatchNorm2d, inputs: tuple[Any, ...], outpu
     return _int8(count_batchnorm(module, inputs, output), module, output)
 
 
-@register_rule(nnq.MaxPool2d)
-def count_int8_max_pool(module: nnq.MaxPool2d, inputs: tuple[Any, ...], output: Tensor) -> LayerCost:
-    return count_max_pool(module, inputs, output)
+register_rule(nnq.MaxPool2d)(count_max_pool)  # a _MaxPoolNd, not the nn.MaxPool2d the float rule names
 
 
 @register_rule(nnq.ReLU6)  # a subclass of nn.ReLU, whose rule would count one comparison, not two

@@ -4,8 +4,9 @@ Activation memory: every activation tensor one inference holds, at its real widt
 `leanspeech.runtime.bitpacked`): float and int8 models from their torch tensors, BAM models from the
 bit-packed runtime, where each binary map is 1 bit per element (input log-mel float32, or uint8 for
 "BAM + int8" — the paper's 1-bit maps with an 8-bit input spectrogram; the maps do not depend on the
-weights' width, so its float source model runs there). Operations and parameters come
-from the profiler on the float model a variant derives from. File size: the checkpoint (state_dict)
+weights' width, so its float source model runs there). Operations and parameters come from the
+profiler on each variant as it runs (int8 layers count their float layers' MACs, binary maps held in
+8 bits their binary MACs). File size: the checkpoint (state_dict)
 as torch.save writes it. Latency per sample at batch 1: interleaved rounds, median / min / max, with
 fp32 in channels_last memory format as the baseline the ratios divide by.
 """
@@ -26,9 +27,8 @@ from leanspeech.runtime.bitpacked import BitpackedQualityCNN, torch_activation_m
 from leanspeech.studies.quality import BAM, BAM_BW, BAM_INT8, BINARY_PTQ, FP32, INT8, VARIANTS
 
 BASELINE = "fp32 channels_last"
-FLOAT_SOURCE = {INT8: FP32, BAM_INT8: BAM}  # quantized variants are profiled through their float model
 BITPACKED_INPUT_BITS = {BINARY_PTQ: 32, BAM: 32, BAM_BW: 32, BAM_INT8: 8}
-WEIGHT_BITS = {INT8: 8, BAM_INT8: 8}
+BITPACKED_SOURCE = {BAM_INT8: BAM}  # the float model whose binary maps the bit-packed runtime computes
 
 
 def activation_bytes(name: str, model: Any, features: Tensor) -> int:
@@ -42,13 +42,12 @@ def study_costs(models: dict[str, Any], features: Tensor, seconds: float, repeat
     """Per-variant cost rows (for one sample of `features`, shape (1, n_mels, T)) and the latency table."""
     rows = {}
     for name in VARIANTS:
-        source = models[FLOAT_SOURCE.get(name, name)]
-        profile = profile_model(source, features, seconds=seconds, weight_bits=WEIGHT_BITS.get(name, 32))
+        profile = profile_model(models[name], features, seconds=seconds)
         rows[name] = {
             "params": int(profile.params.dense),
             "macs": profile.macs,
             "binary_macs": profile.binary_macs,
-            "activation_bytes": activation_bytes(name, source if name in BITPACKED_INPUT_BITS else models[name], features),
+            "activation_bytes": activation_bytes(name, models[BITPACKED_SOURCE.get(name, name)], features),
             "file_bytes": serialized_bytes(models[name]),
         }
     fp32 = rows[FP32]["activation_bytes"]

@@ -96,12 +96,11 @@ def step_label(step: Any) -> str:
 
 
 def stage_costs(model: nn.Module, seconds: float) -> dict[str, float | None]:
-    """Cost of one stage: counted on its float network (int8 keeps the MACs, stores 8-bit weights)."""
+    """Cost of one stage, profiled as it runs (an int8 stage counts its float layers' MACs)."""
     from leanspeech.compress.quantize import serialized_bytes
     from leanspeech.profile import profile_model
 
-    network = getattr(model, "float_model", model)
-    profile = profile_model(network, seconds=seconds)
+    profile = profile_model(model, seconds=seconds)
     rates = profile.per_second or {}
     return {"params": float(profile.params.dense), "sparse_params": float(profile.params.sparse),
             "macs_per_second": rates.get("macs"), "flops_per_second": rates.get("flops"),

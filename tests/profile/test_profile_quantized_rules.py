@@ -161,3 +161,18 @@ def test_packed_weights_are_the_quantized_tensors_a_module_holds():
     assert [tuple(t.shape) for t in params.packed_weights(linear)] == [(3, 5), (3,)]
     assert sorted(tuple(t.shape) for t in params.packed_weights(gru)) == [(6,), (6,), (6, 2), (6, 3)]
     assert params.packed_weights(nn.Linear(2, 2)) == []
+
+
+def test_int8_convolutions_fed_by_binary_maps_count_binary_macs_as_in_float():
+    """"BAM + int8": binary activation layers stay float, their {0, 1} maps are quantized exactly (two codes)."""
+    import leanspeech.models  # noqa: F401  (registers the models)
+    from leanspeech.registry import MODELS
+
+    torch.manual_seed(0)
+    bam = MODELS.build("dnsmos_cnn", activation="BinaryActivation", pool="avg").eval()
+    features = torch.randn(1, 120, 449)
+    int8 = quantize_static(bam, [torch.randn(2, 120, 449)], observer="minmax")
+    fp32, q = profile_model(bam, features), profile_model(int8, features)
+    assert q.binary_macs == fp32.binary_macs == 288 * (32 * 224 * 60 + 32 * 112 * 30 + 64 * 56 * 15)
+    assert (q.macs, q.flops) == (fp32.macs, fp32.flops)
+    assert any("binary input" in r.note and "int8" in r.note for r in q.layers)

@@ -59,6 +59,9 @@ def test_quick_quality_study_end_to_end(tmp_path):
     assert float(rows["BAM-QAT"]["binary_macs"]) == rest  # every conv but the first reads a binary map
     assert float(rows["BAM + binary weights"]["binary_macs"]) == first + rest  # ±1 weights: the first too
     assert int(rows["fp32"]["params"]) == 45697
+    # the int8 variants are profiled as they run: their float models' MACs, binary maps held in 8 bits
+    assert float(rows["BAM + int8"]["binary_macs"]) == rest
+    assert rows["int8 PTQ"]["macs"] == rows["fp32"]["macs"] and int(rows["int8 PTQ"]["params"]) == 45697
     # fp32 holds at least its conv outputs in float32; a bit-packed map needs 1 bit of each
     assert int(rows["fp32"]["activation_bytes"]) >= 4 * frames * 120 * 32
     assert float(rows["BAM + int8"]["activation_reduction"]) > 10
