@@ -7,10 +7,9 @@ for `width_steps`. Runs differ only in which stacks learn (single-stack B0..B3, 
 in the minimum width. Each model is selected on the dev EER, consolidated (with `finetune_steps` > 0 a
 copy trains that long at the learned widths, without noise, selected on the dev EER again, and is
 reported beside it as "<name> fine-tuned"; RN34 trains as many steps more. Not in the paper), scored on
-the eval split
-(EER overall and per attack; in ASVspoof 2019 LA and in the corpus built here the eval attacks are
-unseen in training) and profiled (parameters, FLOP/s per second of audio). Steps replace the paper's
-epochs (100 + 100): they make small and real corpora comparable.
+the eval split (EER overall and per attack; in ASVspoof 2019 LA and in the corpus built here the eval
+attacks are unseen in training) and profiled (parameters, FLOP/s per second of audio). Steps replace
+the paper's epochs (100 + 100): they make small and real corpora comparable.
 
 `seeds` > 1 repeats the whole study (initial weights, crops and batch order) for seeds train.seed,
 train.seed + 1, ...: on a small eval split one file moves an attack's EER by points, so a comparison
