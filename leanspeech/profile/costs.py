@@ -54,8 +54,16 @@ def conv_cost(outputs: int, in_channels: int, groups: int, kernel: Sequence[int]
 
 def is_binary_map(x: Any) -> bool:
     """True when every element is 0 or 1 (a binary activation map, also after max pooling or inference
-    dropout): products with it are binary, not full-precision, multiplies."""
-    return isinstance(x, torch.Tensor) and x.numel() > 0 and bool(((x == 0) | (x == 1)).all())
+    dropout): products with it are binary, not full-precision, multiplies. A quantized map qualifies when
+    it holds zero and at most one other value (a binary map in 8 bits, whose 1 need not dequantize to 1.0)."""
+    if not (isinstance(x, torch.Tensor) and x.numel() > 0):
+        return False
+    if x.is_quantized:
+        if x.qscheme() != torch.per_tensor_affine:
+            return False
+        codes = torch.unique(x.int_repr()).tolist()
+        return len(codes) == 1 or (len(codes) == 2 and x.q_zero_point() in codes)
+    return bool(((x == 0) | (x == 1)).all())
 
 
 def with_binary_products(cost: LayerCost, bias_macs: float, operands: str) -> LayerCost:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
 import torch.ao.nn.intrinsic.quantized as nniq
 import torch.ao.nn.intrinsic.quantized.dynamic as nniqd
 import torch.ao.nn.quantized as nnq
@@ -24,7 +23,7 @@ from torch import Tensor
 
 from leanspeech.profile import costs
 from leanspeech.profile.rules import LayerCost, register_rule
-from leanspeech.profile.torch_rules import count_batchnorm, count_max_pool, first_tensor, sequence_shape
+from leanspeech.profile.torch_rules import cell_cost, count_batchnorm, count_max_pool, first_tensor, sequence_shape
 
 # Fused elementwise work after the weighted op, per output element.
 FUSED_KINDS: dict[type, tuple[str, ...]] = {
@@ -32,14 +31,6 @@ FUSED_KINDS: dict[type, tuple[str, ...]] = {
     nniq.LinearTanh: ("tanh",), nniq.ConvReLU1d: ("relu",), nniq.ConvReLU2d: ("relu",), nniq.ConvReLU3d: ("relu",),
     nniq.ConvAdd2d: ("add",), nniq.ConvAddReLU2d: ("add", "relu"), nniq.BNReLU2d: ("relu",), nniq.BNReLU3d: ("relu",),
 }
-
-
-def is_binary_codes(x: Any) -> bool:
-    """A quantized map that holds zero and at most one other value: a binary activation map in 8 bits."""
-    if not (isinstance(x, Tensor) and x.is_quantized and x.qscheme() == torch.per_tensor_affine and x.numel()):
-        return False
-    values = torch.unique(x.int_repr()).tolist()
-    return len(values) == 1 or (len(values) == 2 and x.q_zero_point() in values)
 
 
 def _int8(cost: LayerCost, module: Any, output: Tensor, dynamic: bool = False) -> LayerCost:
@@ -60,7 +51,7 @@ def count_int8_linear(module: nnq.Linear, inputs: tuple[Any, ...], output: Tenso
 def count_int8_conv(module: nnq.Conv2d, inputs: tuple[Any, ...], output: Tensor) -> LayerCost:
     bias = module.bias() is not None
     cost = costs.conv_cost(output.numel(), module.in_channels, module.groups, module.kernel_size, bias)
-    if is_binary_codes(inputs[0]):
+    if costs.is_binary_map(inputs[0]):
         cost = costs.with_binary_products(cost, output.numel() if bias else 0, "input")
     return _int8(cost, module, output)
 
@@ -105,14 +96,11 @@ def count_dynamic_int8_rnn(module: nnqd.GRU, inputs: tuple[Any, ...], output: An
     return cost
 
 
-@register_rule(nnqd.GRUCell, nnqd.LSTMCell, nnqd.RNNCell)
+DYNAMIC_CELL_KINDS = {nnqd.GRUCell: "gru", nnqd.LSTMCell: "lstm", nnqd.RNNCell: "rnn"}
+
+
+@register_rule(*DYNAMIC_CELL_KINDS)
 def count_dynamic_int8_cell(module: nnqd.GRUCell, inputs: tuple[Any, ...], output: Any) -> LayerCost:
-    shape = (1, inputs[0].numel() // module.input_size, module.input_size, module.hidden_size, 1, False, module.bias)
-    if isinstance(module, nnqd.GRUCell):
-        cost = costs.gru_cost(*shape)
-    elif isinstance(module, nnqd.LSTMCell):
-        cost = costs.lstm_cost(*shape)
-    else:
-        cost = costs.rnn_cost(*shape, nonlinearity=module.nonlinearity)
+    cost = cell_cost(module, inputs, DYNAMIC_CELL_KINDS[type(module)])
     cost.note = "int8 weights"
     return cost

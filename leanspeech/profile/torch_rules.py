@@ -190,15 +190,20 @@ def count_rnn(module: nn.RNN, inputs: tuple[Any, ...], output: Any) -> LayerCost
     )
 
 
-@register_rule(nn.GRUCell, nn.LSTMCell, nn.RNNCell)
-def count_cell(module: nn.RNNCellBase, inputs: tuple[Any, ...], output: Any) -> LayerCost:
-    batch = inputs[0].numel() // module.input_size
-    args = (1, batch, module.input_size, module.hidden_size, 1, False, module.bias)
-    if isinstance(module, nn.GRUCell):
+def cell_cost(module: Any, inputs: tuple[Any, ...], kind: str) -> LayerCost:
+    """One step of a recurrent cell, `kind` "gru", "lstm" or "rnn" (float or dynamic int8 cells)."""
+    args = (1, inputs[0].numel() // module.input_size, module.input_size, module.hidden_size, 1, False, module.bias)
+    if kind == "gru":
         return costs.gru_cost(*args)
-    if isinstance(module, nn.LSTMCell):
+    if kind == "lstm":
         return costs.lstm_cost(*args)
     return costs.rnn_cost(*args, nonlinearity=module.nonlinearity)
+
+
+@register_rule(nn.GRUCell, nn.LSTMCell, nn.RNNCell)
+def count_cell(module: nn.RNNCellBase, inputs: tuple[Any, ...], output: Any) -> LayerCost:
+    return cell_cost(module, inputs, "gru" if isinstance(module, nn.GRUCell) else
+                     "lstm" if isinstance(module, nn.LSTMCell) else "rnn")
 
 
 @register_rule(nn.MultiheadAttention)
