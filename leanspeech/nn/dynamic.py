@@ -21,6 +21,7 @@ from torch import Tensor, nn
 
 from leanspeech.nn.dynamic_width import LayerWidth
 from leanspeech.profile.rules import LayerCost, register_rule, rule_for
+from leanspeech.profile.torch_rules import first_tensor
 
 WidthSource = Union[LayerWidth, nn.Module]
 
@@ -246,10 +247,6 @@ class AdaptiveConv2d(_WidthConv, nn.Conv2d):
         self._init_widths(out_channels, None, source)
 
 
-def _first_tensor(value: Any) -> Tensor:
-    return value[0] if isinstance(value, (tuple, list)) else value
-
-
 @register_rule(DynamicLinear, AdaptiveLinear, DynamicConv1d, AdaptiveConv1d, DynamicConv2d, AdaptiveConv2d)
 def count_width_layer(module: nn.Module, inputs: tuple[Any, ...], output: Any) -> LayerCost:
     """Cost of the plain layer holding only the live units, counted by the plain layer's own rule."""
@@ -266,6 +263,6 @@ def count_width_layer(module: nn.Module, inputs: tuple[Any, ...], output: Any) -
     if cost.params is None:
         cost.params = float(sum(p.numel() for p in plain.parameters()))
     if cost.activations is None:
-        cost.activations = float(_first_tensor(live_output).numel())
-    cost.note = f"{cost.note} live width {live_x.size(module.unit_dim)} in, {_first_tensor(live_output).size(module.unit_dim)} out".strip()
+        cost.activations = float(first_tensor(live_output).numel())
+    cost.note = f"{cost.note} live width {live_x.size(module.unit_dim)} in, {first_tensor(live_output).size(module.unit_dim)} out".strip()
     return cost

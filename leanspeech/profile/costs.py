@@ -25,7 +25,13 @@ ELEMENTWISE_FLOPS: dict[str, float] = {
     "relu": 1, "leaky_relu": 4, "prelu": 4, "elu": 3, "selu": 7, "sigmoid": 3, "tanh": 7, "softplus": 5,
     "add": 1, "mul": 1, "sub": 1, "div": 1, "sqrt": 1, "log": 1, "exp": 1, "pow": 1, "max": 1,
     "relu6": 2, "hardtanh": 2, "hardsigmoid": 3, "hardswish": 4, "silu": 4, "gelu": 8, "mish": 12,
-    "heaviside": 1, "sign": 1, "identity": 0,
+    "heaviside": 1, "sign": 1, "identity": 0, "abs": 1, "neg": 1,
+    # composites, as their formula's operations: CELU = α·ELU(x/α); a shrink or threshold is |x| (if
+    # any) and one compare-and-select, as ReLU; softshrink = sign(x)·relu(|x| − λ); softsign =
+    # x / (1 + |x|); tanhshrink = x − tanh x; logsigmoid = −log(1 + exp(−x)); RReLU at inference is a
+    # LeakyReLU with the mean slope.
+    "celu": 5, "hardshrink": 2, "threshold": 1, "softshrink": 5, "softsign": 3, "tanhshrink": 8,
+    "logsigmoid": 5, "rrelu": 4,
 }
 
 

@@ -13,7 +13,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
+import torch
 from torch import Tensor, nn
+from torch.nn.parameter import is_lazy
 
 from leanspeech.errors import LeanspeechError
 from leanspeech.profile.costs import fft_convention
@@ -86,8 +88,12 @@ def _run(model: nn.Module, inputs: tuple[Any, ...] | None, wav: Tensor | None) -
 
 def _count(model: nn.Module, inputs: tuple[Any, ...] | None, wav: Tensor | None) -> CountResult:
     shapes = [tuple(x.shape) for x in (inputs if inputs is not None else (wav,)) if isinstance(x, Tensor)]
+    run = _run(model, inputs, wav)
     try:
-        return count(model, _run(model, inputs, wav))
+        if any(is_lazy(p) for p in model.parameters()):
+            with torch.no_grad():  # lazy layers take their shapes (and their final class) from a first forward
+                run()
+        return count(model, run)
     except LeanspeechError:
         raise
     except Exception as err:

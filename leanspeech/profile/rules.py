@@ -122,3 +122,4 @@ def _load_standard_rules() -> None:
     # Rules of torch and leanspeech layers live in their own modules; a layer's rule may call
     # `rule_for(nn.Linear)` before anything imported them, so the first lookup loads them.
     from leanspeech.profile import quantized_rules, speech_rules, torch_rules  # noqa: F401
+    from leanspeech.profile import torch_activation_rules, torch_indexing_rules  # noqa: F401

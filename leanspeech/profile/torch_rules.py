@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence
 
@@ -15,7 +16,8 @@ register_free(
     nn.Identity, nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.FeatureAlphaDropout,
     nn.Flatten, nn.Unflatten, nn.ChannelShuffle, nn.PixelShuffle, nn.PixelUnshuffle,
     nn.ZeroPad1d, nn.ZeroPad2d, nn.ConstantPad1d, nn.ConstantPad2d, nn.ReflectionPad1d, nn.ReflectionPad2d,
-    nn.ReplicationPad1d, nn.ReplicationPad2d,
+    nn.ReplicationPad1d, nn.ReplicationPad2d, nn.ZeroPad3d, nn.ConstantPad3d, nn.ReflectionPad3d, nn.ReplicationPad3d,
+    nn.CircularPad1d, nn.CircularPad2d, nn.CircularPad3d,
 )
 
 
@@ -29,6 +31,20 @@ def first_tensor(value: Any) -> Tensor:
 def count_linear(module: nn.Linear, inputs: tuple[Any, ...], output: Any) -> LayerCost:
     rows = inputs[0].numel() // module.in_features
     return costs.linear_cost(rows, module.in_features, module.out_features, module.bias is not None)
+
+
+@register_rule(nn.Bilinear)
+def count_bilinear(module: nn.Bilinear, inputs: tuple[Any, ...], output: Tensor) -> LayerCost:
+    """y_k = x1ᵀ·A_k·x2 + b_k as torch contracts it: x1 with A (in1 products for each k and in2), then
+    with x2 (in2 for each k)."""
+    rows = output.numel() // module.out_features
+    first = rows * module.out_features * module.in2_features
+    bias = module.bias is not None
+    return LayerCost(
+        macs=float(first * module.in1_features + output.numel() * (module.in2_features + (1 if bias else 0))),
+        flops=float(costs.product_sum_flops(first, module.in1_features, False)
+                    + costs.product_sum_flops(output.numel(), module.in2_features, bias)),
+    )
 
 
 @register_rule(nn.Conv1d, nn.Conv2d, nn.Conv3d)
@@ -47,15 +63,19 @@ def count_transposed_conv(module: nn.modules.conv._ConvTransposeNd, inputs: tupl
     )
 
 
-def _normalization(output: Tensor, groups: int, affine_elements: float, with_bias: bool = True) -> LayerCost:
-    """Statistics and normalization per group of n elements (moduleprofiler: 5n + 4), then the affine
-    scale and shift (2 per element, 1 without a bias). MACs: one scale-and-shift per element."""
+def _normalization(
+    output: Tensor, groups: int, affine_elements: float, with_bias: bool = True, centered: bool = True
+) -> LayerCost:
+    """Statistics and normalization per group of n elements (moduleprofiler: 5n + 4; without centring,
+    RMSNorm: x² n, sum n, ÷ n, + eps, √, x ÷ rms n = 3n + 3), then the affine scale and shift (2 per
+    element, 1 without a bias). MACs: one scale-and-shift per element."""
     n = output.numel() / groups
+    statistics = 5 * n + 4 if centered else 3 * n + 3
     affine = affine_elements * (2 if with_bias else 1)
-    return LayerCost(macs=output.numel(), flops=groups * (5 * n + 4) + affine, activations=0.0)
+    return LayerCost(macs=output.numel(), flops=groups * statistics + affine, activations=0.0)
 
 
-@register_rule(nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+@register_rule(nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
 def count_batchnorm(module: nn.modules.batchnorm._BatchNorm, inputs: tuple[Any, ...], output: Tensor) -> LayerCost:
     # moduleprofiler counts the statistics as in training: (7N + 4)·C, N = elements per channel.
     return _normalization(output, module.num_features, output.numel() if module.affine else 0)
@@ -66,6 +86,20 @@ def count_layernorm(module: nn.LayerNorm, inputs: tuple[Any, ...], output: Tenso
     rows = output.numel() // math.prod(module.normalized_shape)
     affine = output.numel() if module.elementwise_affine else 0
     return _normalization(output, rows, affine, with_bias=getattr(module, "bias", None) is not None)
+
+
+@register_rule(nn.RMSNorm)
+def count_rmsnorm(module: nn.RMSNorm, inputs: tuple[Any, ...], output: Tensor) -> LayerCost:
+    rows = output.numel() // math.prod(module.normalized_shape)
+    affine = output.numel() if module.elementwise_affine else 0
+    return _normalization(output, rows, affine, with_bias=False, centered=False)
+
+
+@register_rule(nn.LocalResponseNorm)
+def count_local_response_norm(module: nn.LocalResponseNorm, inputs: tuple[Any, ...], output: Tensor) -> LayerCost:
+    """x / (k + α·mean of x² over `size` channels)^β: square 1, window mean `size` (zero padding
+    included, as torch averages), × α, + k, ^β, ÷ 1 each per element."""
+    return LayerCost(macs=float(output.numel()), flops=float(output.numel() * (module.size + 5)), activations=0.0)
 
 
 @register_rule(nn.GroupNorm)
@@ -81,7 +115,8 @@ def count_instancenorm(module: nn.modules.instancenorm._InstanceNorm, inputs: tu
     return _normalization(output, groups, output.numel() if module.affine else 0)
 
 
-@register_rule(nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d)
+@register_rule(nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d,
+               nn.FractionalMaxPool2d, nn.FractionalMaxPool3d)
 def count_max_pool(module: nn.Module, inputs: tuple[Any, ...], output: Any) -> LayerCost:
     # moduleprofiler: one operation per output (a max over the window treated as one op).
     return LayerCost(macs=0.0, flops=float(first_tensor(output).numel()), activations=0.0)
@@ -98,6 +133,14 @@ def count_avg_pool(module: nn.Module, inputs: tuple[Any, ...], output: Tensor) -
     return LayerCost(macs=0.0, flops=float(output.numel() * window), activations=0.0)
 
 
+@register_rule(nn.LPPool1d, nn.LPPool2d, nn.LPPool3d)
+def count_lp_pool(module: nn.Module, inputs: tuple[Any, ...], output: Tensor) -> LayerCost:
+    # (Σ over the window of x^p)^(1/p): `window` powers, window − 1 adds and one root per output.
+    dims = {nn.LPPool1d: 1, nn.LPPool2d: 2, nn.LPPool3d: 3}[type(module)]
+    window = math.prod(_as_tuple(module.kernel_size, dims))
+    return LayerCost(macs=0.0, flops=float(output.numel() * 2 * window), activations=0.0)
+
+
 def adaptive_window_total(in_size: int, out_size: int) -> int:
     """Σ over outputs of torch's adaptive window length [floor(i·in/out), ceil((i+1)·in/out))."""
     return sum(-(-(i + 1) * in_size // out_size) - (i * in_size // out_size) for i in range(out_size))
@@ -111,36 +154,6 @@ def count_adaptive_avg_pool(module: nn.Module, inputs: tuple[Any, ...], output: 
     channels = x.numel() // math.prod(x.shape[-dims:])
     per_channel = math.prod(adaptive_window_total(i, o) for i, o in zip(x.shape[-dims:], output.shape[-dims:]))
     return LayerCost(macs=0.0, flops=float(channels * per_channel), activations=0.0)
-
-
-ACTIVATION_KINDS: dict[type, str] = {
-    nn.ReLU: "relu", nn.LeakyReLU: "leaky_relu", nn.PReLU: "prelu", nn.ELU: "elu", nn.SELU: "selu",
-    nn.Sigmoid: "sigmoid", nn.Tanh: "tanh", nn.Softplus: "softplus", nn.ReLU6: "relu6", nn.Hardtanh: "hardtanh",
-    nn.Hardsigmoid: "hardsigmoid", nn.Hardswish: "hardswish", nn.SiLU: "silu", nn.GELU: "gelu", nn.Mish: "mish",
-}
-
-
-@register_rule(*ACTIVATION_KINDS)
-def count_activation(module: nn.Module, inputs: tuple[Any, ...], output: Tensor) -> LayerCost:
-    kind = next(k for cls, k in ACTIVATION_KINDS.items() if isinstance(module, cls))
-    return costs.elementwise_cost(kind, inputs[0].numel())
-
-
-@register_rule(nn.Softmax, nn.Softmin, nn.LogSoftmax)
-def count_softmax(module: nn.Softmax, inputs: tuple[Any, ...], output: Tensor) -> LayerCost:
-    x = inputs[0]
-    dim = module.dim if module.dim is not None else (0 if x.dim() in (0, 1, 3) else 1)  # torch's legacy default
-    length = x.shape[dim] if x.dim() else 1
-    flops = costs.softmax_flops(x.numel() // length, length)
-    if isinstance(module, nn.LogSoftmax):
-        flops += x.numel() * costs.ELEMENTWISE_FLOPS["log"]
-    return LayerCost(macs=0.0, flops=flops, activations=0.0)
-
-
-@register_rule(nn.GLU)
-def count_glu(module: nn.GLU, inputs: tuple[Any, ...], output: Tensor) -> LayerCost:
-    per_output = costs.ELEMENTWISE_FLOPS["sigmoid"] + costs.ELEMENTWISE_FLOPS["mul"]
-    return LayerCost(macs=0.0, flops=per_output * output.numel(), activations=0.0)
 
 
 def sequence_shape(module: nn.RNNBase, x: Any) -> tuple[int, int]:
@@ -223,14 +236,43 @@ def count_multihead_attention(module: nn.MultiheadAttention, inputs: tuple[Any, 
     return cost
 
 
+@register_rule(nn.CosineSimilarity)
+def count_cosine_similarity(module: nn.CosineSimilarity, inputs: tuple[Any, ...], output: Tensor) -> LayerCost:
+    """x1·x2 per broadcast pair (n MACs), ‖x1‖² and ‖x2‖² per row of each input as given (a broadcast
+    input's norms are computed once), a root per norm, then per pair the product of the roots, the eps
+    clamp and the divide (3)."""
+    x1, x2 = inputs[0], inputs[1]
+    dim = module.dim - output.dim() - 1 if module.dim >= 0 else module.dim  # from the right, as broadcasting aligns
+    pairs, n = output.numel(), max(x1.shape[dim], x2.shape[dim])
+    rows = [x.numel() // x.shape[dim] for x in (x1, x2)]
+    norm_flops = sum(r * (2 * x.shape[dim] - 1) + r for r, x in zip(rows, (x1, x2)))  # sums of squares, roots
+    return LayerCost(
+        macs=float(pairs * n + x1.numel() + x2.numel()),
+        flops=float(costs.product_sum_flops(pairs, n, False) + norm_flops + 3 * pairs),
+    )
+
+
+@register_rule(nn.PairwiseDistance)
+def count_pairwise_distance(module: nn.PairwiseDistance, inputs: tuple[Any, ...], output: Tensor) -> LayerCost:
+    """‖x1 − x2 + eps‖_p over the last dim: subtract and add eps (2n), then for p = 2 a sum of squares
+    (n MACs) and a root; for other p, |d| and d^p (2n), the sum (n − 1) and a root."""
+    n = torch.broadcast_shapes(inputs[0].shape, inputs[1].shape)[-1]
+    pairs = output.numel()
+    if module.norm == 2:
+        return LayerCost(macs=float(n * pairs), flops=float(pairs * (2 * n + costs.product_sum_flops(1, n, False) + 1)))
+    return LayerCost(macs=0.0, flops=float(pairs * 5 * n))
+
+
 _FUNCTION_KINDS = {"relu": "relu", "gelu": "gelu", "silu": "silu", "tanh": "tanh", "sigmoid": "sigmoid"}
 
 
-@register_extra(nn.TransformerEncoderLayer)
-def extra_transformer_encoder_layer(module: nn.TransformerEncoderLayer, inputs: tuple[Any, ...], output: Tensor) -> LayerCost:
-    """The functional parts of the layer: two residual adds and the feed-forward activation when it is
-    a function (F.relu / F.gelu) rather than a child module. Children count the rest."""
-    cost = costs.elementwise_cost("add", 2 * output.numel())
+@register_extra(nn.TransformerEncoderLayer, nn.TransformerDecoderLayer)
+def extra_transformer_layer(module: nn.Module, inputs: tuple[Any, ...], output: Tensor) -> LayerCost:
+    """The functional parts of the layer: the residual adds (two in an encoder layer, three with a
+    decoder's cross-attention) and the feed-forward activation when it is a function (F.relu / F.gelu)
+    rather than a child module. Children count the rest."""
+    residuals = 3 if isinstance(module, nn.TransformerDecoderLayer) else 2
+    cost = costs.elementwise_cost("add", residuals * output.numel())
     activation = module.activation
     if not isinstance(activation, nn.Module):
         kind = _FUNCTION_KINDS[getattr(activation, "__name__", "relu")]

@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 # FLOPs per element of each function, the table leanspeech documents (moduleprofiler's where it has one).
-FUNCTION_FLOPS = {"sigmoid": 3, "tanh": 7, "relu": 1, "sqrt": 1, "exp": 1, "log": 1}
+FUNCTION_FLOPS = {"sigmoid": 3, "tanh": 7, "relu": 1, "elu": 3, "sqrt": 1, "exp": 1, "log": 1}
 
 
 class Ops:
@@ -29,7 +29,10 @@ class Ops:
         out = {
             "add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": lambda a, b: a * b,
             "div": lambda a, b: a / b, "sigmoid": torch.sigmoid, "tanh": torch.tanh, "relu": torch.relu,
-            "sqrt": torch.sqrt, "exp": torch.exp, "log": torch.log,
+            "sqrt": torch.sqrt, "exp": torch.exp, "log": torch.log, "elu": torch.nn.functional.elu,
+            "abs": torch.abs, "neg": torch.neg, "sign": torch.sign, "pow": torch.pow, "max": torch.maximum,
+            "min": torch.minimum,
+            "where_gt": lambda a, threshold, yes, no: torch.where(a > threshold, yes, no),  # compare-and-select
         }[kind](*xs)
         self.flops += out.numel() * FUNCTION_FLOPS.get(kind, 1)
         return out

@@ -6,10 +6,11 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from leanspeech.profile.rules import rule_for
+from leanspeech.profile.rules import extra_rule_for, is_free, rule_for
 
 moduleprofiler_ops = pytest.importorskip("moduleprofiler.ops").get_default_ops_map()
 
@@ -216,3 +217,109 @@ def test_ptflops_agrees_on_linear_and_conv_macs():
     macs, _ = ptflops.get_model_complexity_info(model, (3, 19), as_strings=False, print_per_layer_stat=False,
                                                 backend="pytorch")
     assert profile_model(model, torch.randn(1, 3, 19)).macs == macs
+
+
+@pytest.mark.parametrize("affine", [True, False])
+def test_rmsnorm_against_hand_normalization(ops, affine):
+    """x / √(mean x² + eps) · w, the sum counted n (+1) as moduleprofiler counts the sums of LayerNorm."""
+    norm = nn.RMSNorm(6, eps=1e-6, elementwise_affine=affine)
+    x = torch.randn(3, 4, 6)
+    cost, out, _ = run(norm, x)
+    mean_square = ops.ew("div", ops.total(ops.ew("mul", x, x), -1).unsqueeze(-1), torch.tensor(6.0))
+    ops.flops += mean_square.numel()
+    y = ops.ew("div", x, ops.ew("sqrt", ops.ew("add", mean_square, torch.tensor(1e-6))))
+    if affine:
+        y = ops.ew("mul", y, norm.weight.detach())
+    torch.testing.assert_close(y, out, atol=1e-5, rtol=1e-5)
+    assert cost.total_flops == ops.flops
+    assert cost.macs == x.numel() and cost.activations == 0
+
+
+def test_local_response_norm_against_channel_window_loop(ops):
+    norm = nn.LocalResponseNorm(4, alpha=2e-3, beta=0.6, k=1.5)
+    x = torch.randn(2, 6, 5)
+    cost, out, _ = run(norm, x)
+    squares = F.pad(ops.ew("mul", x, x), (0, 0, 4 // 2, (4 - 1) // 2))  # zero channels, as torch pads
+    means = torch.stack([
+        ops.ew("div", ops.total(squares[:, c:c + 4], 1), torch.tensor(4.0)) for c in range(x.shape[1])
+    ], 1)
+    scale = ops.ew("pow", ops.ew("add", ops.ew("mul", means, torch.tensor(2e-3)), torch.tensor(1.5)), torch.tensor(0.6))
+    torch.testing.assert_close(ops.ew("div", x, scale), out, atol=1e-6, rtol=1e-5)
+    assert cost.total_flops == ops.flops and cost.macs == x.numel()
+
+
+@pytest.mark.parametrize("layer,shape", [(nn.LPPool1d(2, 3), (2, 3, 9)), (nn.LPPool2d(3, (2, 2)), (1, 2, 6, 4))])
+def test_lp_pool_against_window_loop(ops, layer, shape):
+    x = torch.randn(shape).abs()  # a negative sum under an odd root is torch's own sign trick, not arithmetic
+    cost, out, _ = run(layer, x)
+    p = torch.tensor(float(layer.norm_type))
+    windows = x.unfold(2, *(2 * [layer.kernel_size if isinstance(layer.kernel_size, int) else layer.kernel_size[0]]))
+    if x.dim() == 4:
+        windows = windows.unfold(3, layer.kernel_size[1], layer.kernel_size[1]).flatten(-2)
+    sums = ops.total(ops.ew("pow", windows, p), -1)
+    ops.flops += sums.numel()  # a sum of n counted n, as moduleprofiler's average pool
+    reference = ops.ew("pow", sums, 1 / p)
+    ops.flops -= sums.numel()  # ...which leaves n powers, n − 1 adds and the root: 2n per output
+    torch.testing.assert_close(reference, out, atol=1e-5, rtol=1e-4)
+    assert cost.total_flops == ops.flops
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_bilinear_against_counted_contractions(ops, bias):
+    layer = nn.Bilinear(3, 4, 5, bias=bias)
+    x1, x2 = torch.randn(2, 7, 3), torch.randn(2, 7, 4)
+    cost, out, _ = run(layer, x1, x2)
+    w = layer.weight.detach()  # (out, in1, in2)
+    left = ops.mac(x1[..., None, :, None], w, dim=-2)  # (2, 7, out, in2): x1ᵀ·A_k
+    y = ops.mac(left, x2[..., None, :], dim=-1)
+    if bias:
+        y = ops.ew("add", y, layer.bias.detach())
+        ops.macs += y.numel()
+    torch.testing.assert_close(y, out, atol=1e-5, rtol=1e-5)
+    assert (cost.macs, cost.total_flops) == (ops.macs, ops.flops)
+
+
+def test_cosine_similarity_against_counted_reference(ops):
+    layer = nn.CosineSimilarity(dim=1)
+    x1, x2 = torch.randn(4, 8, 3), torch.randn(1, 8, 3)
+    cost, out, _ = run(layer, x1, x2)
+    norms = ops.ew("mul", ops.ew("sqrt", ops.mac(x1, x1, 1)), ops.ew("sqrt", ops.mac(x2, x2, 1)))
+    y = ops.ew("div", ops.mac(x1, x2, 1), ops.ew("max", norms, torch.tensor(layer.eps)))
+    torch.testing.assert_close(y, out, atol=1e-5, rtol=1e-5)
+    assert (cost.macs, cost.total_flops) == (ops.macs, ops.flops)
+
+
+@pytest.mark.parametrize("p", [2.0, 1.0, 3.0])
+def test_pairwise_distance_against_counted_reference(ops, p):
+    layer = nn.PairwiseDistance(p=p)
+    x1, x2 = torch.randn(5, 6), torch.randn(5, 6)
+    cost, out, _ = run(layer, x1, x2)
+    d = ops.ew("add", ops.ew("sub", x1, x2), torch.tensor(layer.eps))
+    if p == 2:
+        y = ops.ew("sqrt", ops.mac(d, d, -1))
+    else:
+        y = ops.ew("pow", ops.total(ops.ew("pow", ops.ew("abs", d), torch.tensor(p)), -1), torch.tensor(1 / p))
+    torch.testing.assert_close(y, out, atol=1e-5, rtol=1e-5)
+    assert (cost.macs, cost.total_flops) == (ops.macs, ops.flops)
+
+
+# torch.nn classes that are not layers a model computes with: containers (their children count; the transformer
+# layers' own arithmetic is an extra rule), abstract bases, lazy layers (they become the plain class at their first forward), losses, and two legacy ones.
+NOT_COUNTED_LAYERS = {
+    "Module", "Container", "Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict", "DataParallel",
+    "RNNBase", "RNNCellBase", "Transformer", "TransformerEncoder", "TransformerDecoder",
+    "CrossMapLRN2d", "AdaptiveLogSoftmaxWithLoss",
+}
+
+
+def test_every_torch_layer_has_a_rule_or_is_free():
+    missing = []
+    for name, cls in vars(nn).items():
+        if not (isinstance(cls, type) and issubclass(cls, nn.Module)) or name in NOT_COUNTED_LAYERS:
+            continue
+        if "Loss" in name or name.startswith("Lazy"):
+            continue
+        module = cls.__new__(cls)  # the rule table is read from the class; no constructor arguments needed
+        if rule_for(module) is None and extra_rule_for(module) is None and not is_free(module):
+            missing.append(name)
+    assert not missing, f"torch.nn layers without a counting rule: {missing}"

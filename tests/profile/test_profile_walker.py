@@ -10,6 +10,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from leanspeech.errors import LeanspeechError
 from leanspeech.models.base import SpeechModel
+from leanspeech.nn.attention import unfused_attention
 from leanspeech.profile import costs, latency, params
 from leanspeech.profile.model_profile import profile_model
 from leanspeech.profile.rules import LayerCost, register_rule
@@ -186,6 +187,39 @@ def test_total_macs_agree_with_torch_flop_counter_on_a_transformer():
     assert profile.macs * 2 == counter.get_total_flops() / 2 + attention_products + 2 * rows * biases + 2 * norm_elements
     extra = next(r for r in profile.layers if r.name == "layers.0")
     assert extra.flops == 2 * (2 * 7 * 16) + 2 * 7 * 32  # residual adds and the functional ReLU
+
+
+def test_total_macs_agree_with_torch_flop_counter_on_a_decoder_layer():
+    layer = nn.TransformerDecoderLayer(16, 4, 32, batch_first=True, activation="gelu")
+    target, memory = torch.randn(2, 5, 16), torch.randn(2, 7, 16)
+    profile = profile_model(layer, (target, memory))
+    assert profile.complete
+    with torch.no_grad(), unfused_attention(), FlopCounterMode(display=False) as counter:
+        layer.eval()(target, memory)
+    # Bias adds, one per row: 5 target rows, but cross-attention's keys and values project the 7 memory rows.
+    biases = sum(p.numel() * 5 for n, p in layer.named_parameters() if "bias" in n and "norm" not in n)
+    biases += 2 * 16 * (7 - 5)
+    norm_elements = 3 * 5 * 16
+    attention_products = 2 * 5 * 16 * (5 + 7)  # Q·Kᵀ and weights·V of self- and cross-attention (flash: uncounted by torch)
+    per_sample = counter.get_total_flops() / 2 / 2 + attention_products + biases + norm_elements
+    assert profile.macs == per_sample  # the profile reports one sample of the batch of 2
+    extra = next(r for r in profile.layers if r.name == "TransformerDecoderLayer")
+    assert extra.flops == 3 * (2 * 5 * 16) + 8 * 2 * 5 * 32  # residual adds and the functional GELU
+
+
+def test_a_whole_transformer_counts_completely():
+    model = nn.Transformer(16, 4, num_encoder_layers=2, num_decoder_layers=2, dim_feedforward=32, batch_first=True)
+    profile = profile_model(model, (torch.randn(2, 7, 16), torch.randn(2, 5, 16)))
+    assert profile.complete and profile.macs > 0
+
+
+def test_lazy_layers_take_their_shapes_before_counting():
+    lazy = nn.Sequential(nn.LazyConv1d(4, 3), nn.LazyBatchNorm1d(), nn.Flatten(), nn.LazyLinear(2))
+    x = torch.randn(2, 3, 10)
+    counted = profile_model(lazy, x)
+    plain = nn.Sequential(nn.Conv1d(3, 4, 3), nn.BatchNorm1d(4), nn.Flatten(), nn.Linear(32, 2))
+    assert counted.complete and counted.params.dense == profile_model(plain, x).params.dense
+    assert counted.macs == profile_model(plain, x).macs
 
 
 def test_wrong_input_shape_gives_the_models_error_with_context():
