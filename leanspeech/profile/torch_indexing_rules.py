@@ -4,7 +4,6 @@ output is a new feature map (activation memory); what they add or weigh is count
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
@@ -12,7 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from leanspeech.profile.rules import LayerCost, register_rule
-from leanspeech.profile.torch_rules import adaptive_window_total
+from leanspeech.profile.torch_rules import adaptive_average_flops
 
 # Inputs an output element of each interpolation mode weighs (what torch computes, taps of zero
 # weight included): MACs per output, a weighted sum of that many terms.
@@ -61,11 +60,7 @@ def count_upsample(module: nn.Upsample, inputs: tuple[Any, ...], output: Tensor)
     """Nearest: a copy. Linear modes: each output a weighted sum of 2^d inputs (bicubic 4^2), 2·taps − 1
     FLOPs. Area: an adaptive average pool."""
     if module.mode == "area":
-        x = inputs[0]
-        dims = x.dim() - 2
-        channels = x.numel() // math.prod(x.shape[-dims:])
-        windows = math.prod(adaptive_window_total(i, o) for i, o in zip(x.shape[-dims:], output.shape[-dims:]))
-        return LayerCost(macs=0.0, flops=float(channels * windows))
+        return LayerCost(macs=0.0, flops=adaptive_average_flops(inputs[0], output, inputs[0].dim() - 2))
     taps = INTERPOLATION_TAPS[module.mode]
     return LayerCost(macs=float(output.numel() * taps), flops=float(output.numel() * max(2 * taps - 1, 0)))
 

@@ -146,14 +146,17 @@ def adaptive_window_total(in_size: int, out_size: int) -> int:
     return sum(-(-(i + 1) * in_size // out_size) - (i * in_size // out_size) for i in range(out_size))
 
 
-@register_rule(nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d)
-def count_adaptive_avg_pool(module: nn.Module, inputs: tuple[Any, ...], output: Tensor) -> LayerCost:
-    # k adds-and-divide per output of a window of k; windows vary in size, so sum them exactly.
-    x = inputs[0]
-    dims = {nn.AdaptiveAvgPool1d: 1, nn.AdaptiveAvgPool2d: 2, nn.AdaptiveAvgPool3d: 3}[type(module)]
+def adaptive_average_flops(x: Tensor, output: Tensor, dims: int) -> float:
+    """k adds-and-divide per output of a window of k; windows vary in size, so sum them exactly."""
     channels = x.numel() // math.prod(x.shape[-dims:])
     per_channel = math.prod(adaptive_window_total(i, o) for i, o in zip(x.shape[-dims:], output.shape[-dims:]))
-    return LayerCost(macs=0.0, flops=float(channels * per_channel), activations=0.0)
+    return float(channels * per_channel)
+
+
+@register_rule(nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d)
+def count_adaptive_avg_pool(module: nn.Module, inputs: tuple[Any, ...], output: Tensor) -> LayerCost:
+    dims = {nn.AdaptiveAvgPool1d: 1, nn.AdaptiveAvgPool2d: 2, nn.AdaptiveAvgPool3d: 3}[type(module)]
+    return LayerCost(macs=0.0, flops=adaptive_average_flops(inputs[0], output, dims), activations=0.0)
 
 
 def sequence_shape(module: nn.RNNBase, x: Any) -> tuple[int, int]:
