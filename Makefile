@@ -13,7 +13,6 @@ SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := sox libsndfile1 gcc python3-dev \
 	asterisk-core-sounds-en-wav asterisk-core-sounds-es-wav asterisk-core-sounds-fr-wav \
 	asterisk-core-sounds-it-wav asterisk-prompt-fr-armelle asterisk-prompt-es-co \
-	asterisk-core-sounds-ru-wav asterisk-prompt-it-menardi-wav \
 	espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts \
 	asterisk-moh-opsound-wav sound-icons \
 	chromium

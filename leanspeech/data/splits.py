@@ -18,7 +18,7 @@ SPLIT_FRACTIONS = {"train": 0.7, "dev": 0.15, "test": 0.15}
 # Five recorded speakers, split so that train and test each hold a wav and a GSM-coded speaker:
 # train Allison (en-US + es-MX, 56 min) and the Colombian-Spanish voice (GSM, 10 min),
 # dev Carlo (it-IT, the one male, 24 min), test June (fr-CA, 26 min) and Armelle (fr-FR, GSM, 15 min).
-HUMAN_SPEAKER_SPLITS = {"allison": "train", "es-co": "train", "june": "train", "armelle": "train", "carlo": "dev", "ivrvoice-ru": "test", "paola": "test"}
+HUMAN_SPEAKER_SPLITS = {"allison": "train", "es-co": "train", "carlo": "dev", "june": "test", "armelle": "test"}
 
 
 def _stable_order(name: str) -> str:

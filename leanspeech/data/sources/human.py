@@ -53,8 +53,6 @@ DEBIAN_PROMPT_SETS = (
     PromptSet("carlo", "it-IT", DebianPackage("asterisk-core-sounds-it-wav", CC_BY_SA)),
     PromptSet("armelle", "fr-FR", DebianPackage("asterisk-prompt-fr-armelle", "BSD-style (redistribution with notice)")),
     PromptSet("es-co", "es-CO", DebianPackage("asterisk-prompt-es-co", "GPL-2")),
-    PromptSet("ivrvoice-ru", "ru-RU", DebianPackage("asterisk-core-sounds-ru-wav", CC_BY_SA)),
-    PromptSet("paola", "it-IT", DebianPackage("asterisk-prompt-it-menardi-wav", CC_BY_SA)),
 )
 
 
