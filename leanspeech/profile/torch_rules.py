@@ -216,10 +216,12 @@ def cell_cost(module: Any, inputs: tuple[Any, ...], kind: str) -> LayerCost:
     return costs.rnn_cost(*args, nonlinearity=module.nonlinearity)
 
 
-@register_rule(nn.GRUCell, nn.LSTMCell, nn.RNNCell)
+CELL_KINDS = {nn.GRUCell: "gru", nn.LSTMCell: "lstm", nn.RNNCell: "rnn"}
+
+
+@register_rule(*CELL_KINDS)
 def count_cell(module: nn.RNNCellBase, inputs: tuple[Any, ...], output: Any) -> LayerCost:
-    return cell_cost(module, inputs, "gru" if isinstance(module, nn.GRUCell) else
-                     "lstm" if isinstance(module, nn.LSTMCell) else "rnn")
+    return cell_cost(module, inputs, next(CELL_KINDS[c] for c in type(module).__mro__ if c in CELL_KINDS))
 
 
 @register_rule(nn.MultiheadAttention)
