@@ -10,8 +10,8 @@ xs's agreement with the teacher within each held-out speaker from 0.88 / 0.75 to
 at inference (README, "Distillation and pruning for speech quality").
 
 Teachers: Distill-MOS (its published weights in the `xl` student, which is its architecture) or any
-saved leanspeech model with `hidden`. Frames are cached per clip in chunk files (`cached_teacher_frames`),
-so a killed run computes only what is missing.
+saved leanspeech model with `hidden`. Frames are cached per clip in a memory-mapped store
+(`cached_teacher_frames`, data/array_store.py), so a killed run computes only what is missing.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from tqdm import tqdm
 
+from leanspeech.data.array_store import cached_arrays
 from leanspeech.errors import LeanspeechError
 from leanspeech.models.base import SpeechModel
 from leanspeech.models.io import load_model
@@ -56,26 +56,18 @@ def teacher_frames(teacher: nn.Module, features: list[Tensor]) -> list[Tensor]:
 
 def cached_teacher_frames(make_teacher: Callable[[], nn.Module], features: list[Tensor], keys: list[str],
                           folder: Path, chunk: int = 250) -> list[Tensor]:
-    """`teacher_frames` of each clip, read from `folder` where an earlier run saved them (chunk files of
-    {key: frames}, loaded weights-only) and computed for the rest, a chunk file at a time, by the teacher
-    `make_teacher()` builds (only when a clip is missing)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    files = sorted(folder.glob("chunk-*.pt"))
-    cached: dict[str, Tensor] = {}
-    for file in files:
-        cached.update(torch.load(file, weights_only=True))
-    missing = [i for i, key in enumerate(keys) if key not in cached]
-    teacher = make_teacher() if missing else None
-    number = len(files)
-    with tqdm(total=len(missing), desc="teacher frames", unit="clip", leave=False) as bar:
-        for start in range(0, len(missing), chunk):
-            part = missing[start:start + chunk]
-            computed = dict(zip((keys[i] for i in part), teacher_frames(teacher, [features[i] for i in part])))
-            torch.save(computed, folder / f"chunk-{number:05d}.pt")
-            cached.update(computed)
-            number += 1
-            bar.update(len(part))
-    return [cached[key] for key in keys]
+    """`teacher_frames` of each clip, memory-mapped from `folder` (data/array_store.py) where an earlier
+    run saved them and computed for the rest, a chunk at a time, by the teacher `make_teacher()` builds
+    (only when a clip is missing)."""
+    teacher = None
+
+    def compute(part: list[int]) -> list[Tensor]:
+        nonlocal teacher
+        teacher = teacher or make_teacher()
+        return teacher_frames(teacher, [features[i] for i in part])
+
+    return cached_arrays(folder, keys, compute, dtype=torch.float16, recipe={"frames": "teacher hidden"},
+                         chunk=chunk, desc="teacher frames")
 
 
 def hint_windows(frames: list[Tensor], index: list[int], starts: list[int], window: int) -> tuple[Tensor, Tensor]:

@@ -10,8 +10,9 @@ from torch import Tensor
 
 
 def padded(clip: Tensor, frames: int) -> Tensor:
-    """A clip shorter than one window, zero-padded at the end to the window."""
-    return F.pad(clip, (0, max(0, frames - clip.shape[-1])))
+    """A clip shorter than one window, zero-padded at the end to the window; a longer one as it is (a
+    view: F.pad would copy the whole clip, and read all of a memory-mapped one, for every window)."""
+    return clip if clip.shape[-1] >= frames else F.pad(clip, (0, frames - clip.shape[-1]))
 
 
 def random_starts(features: list[Tensor], index: list[int], frames: int, generator: torch.Generator,

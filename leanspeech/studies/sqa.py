@@ -6,7 +6,8 @@ form the labeled set, ground truth WB-PESQ against the clean reference; the othe
 included, are unlabeled. Dev clips validate; test clips (held-out speakers, voices and noise files) are
 the test sets "human" (ground truth: WB-PESQ) and "tts" (no ground truth: agreement with the teacher).
 
-Runs (each resumable: finished models are reused, teacher labels are cached):
+Runs (each resumable: finished models are reused, teacher labels and the clips' features are cached; the
+features, and the hints' teacher frames, are memory-mapped from the run folder: data/array_store.py):
   labeled-only baseline  each student size trained on labeled clips only (raw labels)
   distilled              each size, each mix-in fraction p: teacher labels + p of labeled clips whose
                          labels are mapped into the teacher's scale; p per size by dev PCC with the truth;
@@ -32,12 +33,12 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from leanspeech.audio.io import load_audio
 from leanspeech.compress.frame_hints import cached_teacher_frames, hint_teacher
 from leanspeech.compress.prune import PruneConfig, prune_model
 from leanspeech.compress.teachers import TEACHER_RATE, DnsmosTeacher, Teacher, load_teacher, teacher_parameters
+from leanspeech.data.array_store import cached_arrays
 from leanspeech.data.corpus import build_corpus
 from leanspeech.data.manifest import ManifestEntry, read_manifest
 from leanspeech.data.pseudo_labels import cached_pseudo_labels
@@ -132,18 +133,24 @@ def is_labeled(path: str, fraction: float) -> bool:
     return int(hashlib.sha1(path.encode()).hexdigest()[:8], 16) / 16**8 < fraction
 
 
-def load_features(clips: list[Clip], seconds: float) -> list[torch.Tensor]:
-    """Compressed complex spectrograms (2, 161, frames) of each clip, once: all of it, or its centre
-    `seconds` when longer. Training cuts windows out of these; no clip is read twice."""
+def load_features(clips: list[Clip], seconds: float, folder: Path) -> list[torch.Tensor]:
+    """Compressed complex spectrograms (2, 161, frames) of each clip: all of it, or its centre `seconds`
+    when longer. Computed once into `folder` and memory-mapped from there (data/array_store.py), so that
+    the corpus need not fit in RAM and a re-run reads no audio; training cuts windows out of these."""
     frontend = QualityStudent("xxs").frontend
     length = int(seconds * TEACHER_RATE)
-    out = []
-    for clip in tqdm(clips, desc="features", unit="clip", leave=False):
-        wav, _ = load_audio(clip.path, sample_rate=TEACHER_RATE)
-        start = max(0, (len(wav) - length) // 2)
-        with torch.no_grad():
+
+    @torch.no_grad()
+    def compute(part: list[int]) -> list[torch.Tensor]:
+        out = []
+        for i in part:
+            wav, _ = load_audio(clips[i].path, sample_rate=TEACHER_RATE)
+            start = max(0, (len(wav) - length) // 2)
             out.append(frontend(torch.from_numpy(wav[start:start + length])[None])[0])
-    return out
+        return out
+
+    return cached_arrays(folder, [c.path for c in clips], compute, dtype=torch.float32,
+                         recipe={"frontend": repr(frontend), "crop_seconds": seconds}, desc="features")
 
 
 def pool(clips: list[Clip], features: list[torch.Tensor], index: list[int], target: str) -> Pool:
@@ -203,7 +210,7 @@ def run_sqa_study(config: SqaStudyConfig, corpus: str | Path, out: str | Path, w
                                           config.teacher_workers)
     clips = [Clip(e, p, teacher_labels.labels[p], float(e.extra["pesq"]) if e.extra.get("pesq") else float("nan"))
              for e, p in zip(entries, paths) if p in teacher_labels.labels]
-    features = load_features(clips, config.crop_seconds)
+    features = load_features(clips, config.crop_seconds, out / "features")
 
     def where(split: str, test: Callable[[Clip], bool] = lambda c: True) -> list[int]:
         return [i for i, c in enumerate(clips) if c.entry.split == split and test(c)]

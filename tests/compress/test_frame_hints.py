@@ -35,7 +35,6 @@ def test_teacher_frames_are_cached_and_only_missing_clips_computed(tmp_path):
     frames = cached_teacher_frames(make_teacher, features[:2], ["a", "b"], tmp_path, chunk=1)
     assert [f.shape for f in frames] == [(15, 16), (22, 16)] and frames[0].dtype == torch.float16
     assert torch.allclose(frames[1].float(), teacher.hidden(features[1][None])[0], atol=1e-2)
-    assert len(list(tmp_path.glob("chunk-*.pt"))) == 2  # one file per chunk: a killed run keeps the others
     again = cached_teacher_frames(make_teacher, features[:2], ["a", "b"], tmp_path)
     assert len(built) == 1 and all(torch.equal(x, y) for x, y in zip(frames, again))  # all cached: no teacher built
     more = cached_teacher_frames(make_teacher, features, ["a", "b", "c"], tmp_path)

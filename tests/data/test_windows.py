@@ -2,7 +2,7 @@
 
 import torch
 
-from leanspeech.data.windows import overlapping_windows, random_windows, window_starts
+from leanspeech.data.windows import overlapping_windows, padded, random_windows, window_starts
 
 
 def test_windows_are_slices_of_their_clip_and_cover_it():
@@ -12,6 +12,7 @@ def test_windows_are_slices_of_their_clip_and_cover_it():
     for window in cut[:3]:  # consecutive frame numbers: a slice, not a copy of another place
         assert torch.equal(window[0, 0], window[0, 0, 0] + torch.arange(8.0))
     assert torch.equal(cut[3, 0, 0], torch.tensor([0, 1, 2, 3, 0, 0, 0, 0.0]))  # short clip: zero-padded
+    assert padded(clips[1], 8) is clips[1]  # a long clip is not copied (a memory-mapped one would be read whole)
     windows = overlapping_windows(clips[1], 8)  # starts 0, 4, ..., 16 and one ending at frame 25
     assert [int(w[0, 0, 0]) for w in windows] == [0, 4, 8, 12, 16, 17]
     assert all(torch.equal(w[1, 2], w[1, 2, 0] + torch.arange(8.0)) for w in windows)

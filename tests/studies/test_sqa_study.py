@@ -182,7 +182,10 @@ def test_quick_study_end_to_end_and_resume(tmp_path: Path):
     out = Path(result["paths"]["json"]).parent
     for name in ("results.csv", "table.md", "pcc_vs_params.png", "mix_grid.csv", "conditions.csv", "labels/teacher.jsonl"):
         assert (out / name).is_file()
-    assert list((out / "labels" / "teacher_frames").glob("chunk-*.pt"))  # frame hints of the clips distilled on
+    stored = lambda folder: len(json.loads((out / folder / "index.json").read_text())["arrays"])  # noqa: E731
+    counts = result["clips"]
+    assert stored("features") == counts["labeled"] + counts["unlabeled"] + counts["dev"] + counts["test"]  # every clip
+    assert stored("labels/teacher_frames") == counts["unlabeled"]  # frame hints of the clips distilled on
     groups = {(r["clips"], r["condition"], r["value"]): r["n"] for r in result["conditions"]}  # one distilled student
     assert groups[("test", "speaker", "test-0")] == groups[("test", "speaker", "test-1")] == 3  # three clips each
     assert groups[("test", "speech_type", "tts")] == groups[("test", "vocoder", "tts")] == 1  # TTS: no chain
