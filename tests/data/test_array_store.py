@@ -69,6 +69,8 @@ def test_a_killed_run_keeps_finished_chunks_and_drops_a_torn_write(tmp_path):
 
     with pytest.raises(KeyboardInterrupt):
         cached_arrays(tmp_path, list("abcde"), dies_in_the_second_chunk, dtype=torch.float32, recipe={}, chunk=2)
+    with open(tmp_path / INDEX, "a") as torn:  # and an index line cut short
+        torn.write('["c", 3')
     got = cached_arrays(tmp_path, list("abcde"), compute, dtype=torch.float32, recipe={}, chunk=2)
     assert computed == [0, 1, 2, 3, 4]  # the first chunk once, then only the rest
     assert all(torch.equal(g, v) for g, v in zip(got, values))
@@ -81,7 +83,8 @@ def test_another_recipe_computes_everything_again(tmp_path):
     cached_arrays(tmp_path, ["a", "b"], compute, dtype=torch.float32, recipe={"crop_seconds": 8.0})
     got = cached_arrays(tmp_path, ["a", "b"], compute, dtype=torch.float32, recipe={"crop_seconds": 4.0})
     assert computed == [0, 1, 0, 1]
-    assert json.loads((tmp_path / INDEX).read_text())["recipe"]["crop_seconds"] == 4.0
+    index = [json.loads(line) for line in (tmp_path / INDEX).read_text().splitlines()]
+    assert index[0]["crop_seconds"] == 4.0 and [line[0] for line in index[1:]] == ["a", "b"]
     assert (tmp_path / VALUES).stat().st_size == 4 * sum(v.numel() for v in values)
     assert all(torch.equal(g, v) for g, v in zip(got, values))
 
