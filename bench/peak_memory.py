@@ -1,6 +1,6 @@
 """Peak memory of a command: process memory (anonymous) apart from mapped file pages, over its process tree.
 
-A study that memory-maps its features (leanspeech.data.array_store) shows them as resident file pages,
+A study that memory-maps its features (leanspeech.data.tensor_cache) shows them as resident file pages,
 which the kernel drops under pressure and reads again; only anonymous memory has to fit in RAM. A
 plain maximum RSS (`/usr/bin/time -v`) adds the two, so it cannot tell them apart. This runs the
 command, samples /proc/PID/status (RssAnon, RssFile) of it and every descendant each `--interval`

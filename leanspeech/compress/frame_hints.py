@@ -10,8 +10,8 @@ xs's agreement with the teacher within each held-out speaker from 0.88 / 0.75 to
 at inference (README, "Distillation and pruning for speech quality").
 
 Teachers: Distill-MOS (its published weights in the `xl` student, which is its architecture) or any
-saved leanspeech model with `hidden`. Frames are cached per clip in a memory-mapped store
-(`cached_teacher_frames`, data/array_store.py), so a killed run computes only what is missing.
+saved leanspeech model with `hidden`. Frames are cached per clip in chunk files, memory-mapped back
+(`cached_teacher_frames`, data/tensor_cache.py), so a killed run computes only what is missing.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from leanspeech.data.array_store import cached_arrays
+from leanspeech.data.tensor_cache import cached_tensors
 from leanspeech.errors import LeanspeechError
 from leanspeech.models.base import SpeechModel
 from leanspeech.models.io import load_model
@@ -56,7 +56,7 @@ def teacher_frames(teacher: nn.Module, features: list[Tensor]) -> list[Tensor]:
 
 def cached_teacher_frames(make_teacher: Callable[[], nn.Module], features: list[Tensor], keys: list[str],
                           folder: Path, chunk: int = 250) -> list[Tensor]:
-    """`teacher_frames` of each clip, memory-mapped from `folder` (data/array_store.py) where an earlier
+    """`teacher_frames` of each clip, memory-mapped from `folder` (data/tensor_cache.py) where an earlier
     run saved them and computed for the rest, a chunk at a time, by the teacher `make_teacher()` builds
     (only when a clip is missing)."""
     teacher = None
@@ -66,8 +66,8 @@ def cached_teacher_frames(make_teacher: Callable[[], nn.Module], features: list[
         teacher = teacher or make_teacher()
         return teacher_frames(teacher, [features[i] for i in part])
 
-    return cached_arrays(folder, keys, compute, dtype=torch.float16, recipe={"frames": "teacher hidden"},
-                         chunk=chunk, desc="teacher frames")
+    return cached_tensors(folder, keys, compute, recipe={"frames": "teacher hidden, float16"}, chunk=chunk,
+                          desc="teacher frames")
 
 
 def hint_windows(frames: list[Tensor], index: list[int], starts: list[int], window: int) -> tuple[Tensor, Tensor]:

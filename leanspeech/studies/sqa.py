@@ -7,7 +7,7 @@ included, are unlabeled. Dev clips validate; test clips (held-out speakers, voic
 the test sets "human" (ground truth: WB-PESQ) and "tts" (no ground truth: agreement with the teacher).
 
 Runs (each resumable: finished models are reused, teacher labels and the clips' features are cached; the
-features, and the hints' teacher frames, are memory-mapped from the run folder: data/array_store.py):
+features, and the hints' teacher frames, are memory-mapped from the run folder: data/tensor_cache.py):
   labeled-only baseline  each student size trained on labeled clips only (raw labels)
   distilled              each size, each mix-in fraction p: teacher labels + p of labeled clips whose
                          labels are mapped into the teacher's scale; p per size by dev PCC with the truth;
@@ -38,10 +38,10 @@ from leanspeech.audio.io import load_audio
 from leanspeech.compress.frame_hints import cached_teacher_frames, hint_teacher
 from leanspeech.compress.prune import PruneConfig, prune_model
 from leanspeech.compress.teachers import TEACHER_RATE, DnsmosTeacher, Teacher, load_teacher, teacher_parameters
-from leanspeech.data.array_store import cached_arrays
 from leanspeech.data.corpus import build_corpus
 from leanspeech.data.manifest import ManifestEntry, read_manifest
 from leanspeech.data.pseudo_labels import cached_pseudo_labels
+from leanspeech.data.tensor_cache import cached_tensors
 from leanspeech.errors import CorpusError
 from leanspeech.metrics import pcc
 from leanspeech.models.io import load_model
@@ -135,7 +135,7 @@ def is_labeled(path: str, fraction: float) -> bool:
 
 def load_features(clips: list[Clip], seconds: float, folder: Path) -> list[torch.Tensor]:
     """Compressed complex spectrograms (2, 161, frames) of each clip: all of it, or its centre `seconds`
-    when longer. Computed once into `folder` and memory-mapped from there (data/array_store.py), so that
+    when longer. Computed once into `folder` and memory-mapped from there (data/tensor_cache.py), so that
     the corpus need not fit in RAM and a re-run reads no audio; training cuts windows out of these."""
     frontend = QualityStudent("xxs").frontend
     length = int(seconds * TEACHER_RATE)
@@ -149,8 +149,8 @@ def load_features(clips: list[Clip], seconds: float, folder: Path) -> list[torch
             out.append(frontend(torch.from_numpy(wav[start:start + length])[None])[0])
         return out
 
-    return cached_arrays(folder, [c.path for c in clips], compute, dtype=torch.float32,
-                         recipe={"frontend": repr(frontend), "crop_seconds": seconds}, desc="features")
+    return cached_tensors(folder, [c.path for c in clips], compute,
+                          recipe={"frontend": repr(frontend), "crop_seconds": seconds}, desc="features")
 
 
 def pool(clips: list[Clip], features: list[torch.Tensor], index: list[int], target: str) -> Pool:
