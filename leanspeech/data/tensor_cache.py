@@ -13,6 +13,7 @@ temporary name and renamed, so a killed run keeps every finished chunk and compu
 
 from __future__ import annotations
 
+import ctypes
 import json
 import logging
 import os
@@ -61,6 +62,16 @@ def compact(tensor: Tensor) -> Tensor:
     return tensor.clone()
 
 
+def release_freed_memory() -> None:
+    """Hands heap memory that computing the tensors freed back to the OS. glibc keeps it for reuse: after
+    the teacher frames of 1866 clips, 1.8 GB (2.2 GB resident, 0.4 GB after), which in a memory-limited
+    job crowds out the mapped features. A no-op where the C library is not glibc."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 def cached_tensors(folder: str | Path, keys: Sequence[str], compute: Callable[[list[int]], list[Tensor]], *,
                    recipe: dict[str, Any], chunk: int = 250, desc: str = "tensors") -> list[Tensor]:
     """The tensor of each key, memory-mapped from `folder`: computed by `compute(indices into keys)` for the
@@ -80,4 +91,6 @@ def cached_tensors(folder: str | Path, keys: Sequence[str], compute: Callable[[l
             cached.update(torch.load(target, weights_only=True, mmap=True))  # the saved copy; the computed ones go
             number += 1
             bar.update(len(part))
+    if missing:
+        release_freed_memory()
     return [cached[key] for key in keys]
