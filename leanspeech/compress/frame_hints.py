@@ -63,7 +63,8 @@ def cached_teacher_frames(make_teacher: Callable[[], nn.Module], features: list[
 
     def compute(part: list[int]) -> list[Tensor]:
         nonlocal teacher
-        teacher = teacher or make_teacher()
+        if teacher is None:  # built only when some clip lacks its frames
+            teacher = make_teacher()
         return teacher_frames(teacher, [features[i] for i in part])
 
     return cached_tensors(folder, keys, compute, recipe={"frames": "teacher hidden, float16"}, chunk=chunk,

@@ -63,9 +63,9 @@ def compact(tensor: Tensor) -> Tensor:
 
 
 def release_freed_memory() -> None:
-    """Hands heap memory that computing the tensors freed back to the OS. glibc keeps it for reuse: after
-    the teacher frames of 1800 clips, 1.8 GB (2.2 GB resident, 0.4 GB after), which in a memory-limited
-    job crowds out the mapped features. A no-op where the C library is not glibc."""
+    """Hands heap memory that computing the tensors freed back to the OS. glibc keeps it for reuse (about
+    2 GB after the teacher frames of the 360-minute corpus), and in a memory-limited job it crowds out the
+    mapped features. A no-op where the C library is not glibc."""
     try:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):
