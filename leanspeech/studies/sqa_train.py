@@ -21,6 +21,9 @@ the one with the lowest MSE: with one dev speaker (the offline corpus), MSE also
 checkpoint's level happens to fit that speaker, and picked early, less correlated checkpoints.
 `hint_weight` > 0 adds frame hints (compress/frame_hints.py) for clips whose pool carries teacher frames:
 the loss is then MSE(score) + hint_weight · MSE(hidden frames); windows start on even frames to align.
+`loss_scale: logit` takes the score's MSE between the student's logits and the target's (the inverse of
+1 + 4·sigmoid), as distillation usually matches logits: the sigmoid flattens an MOS error's gradient
+towards both ends of the scale, where the students compress the teacher's range.
 """
 
 from __future__ import annotations
@@ -42,12 +45,13 @@ from leanspeech.compress.teachers import grid_search_scale_shift
 from leanspeech.compress.frame_hints import FRAME_STRIDE, FrameHintLoss, hint_windows
 from leanspeech.data.windows import cut_windows, overlapping_windows, random_starts
 from leanspeech.metrics import pcc
-from leanspeech.models.base import SpeechModel
+from leanspeech.models.quality_student import QualityStudent
 from leanspeech.train.progress import load_progress, save_progress
 
 FRAME_RATE = 100  # feature frames per second: hop 160 at 16 kHz (models/quality_student.py)
 LR_SCHEDULES = ("constant", "cosine")
 SELECTION_METRICS = ("mse", "pcc")
+LOSS_SCALES = ("mos", "logit")
 
 
 @dataclass
@@ -64,6 +68,7 @@ class StudentTraining:
     score_overlap: float = 0.5  # the share of a window that consecutive scoring windows have in common
     precise_bn_batches: int = 10  # training batches that re-estimate BatchNorm statistics before validation
     hint_weight: float = 0.0  # frame hints' share of the loss (0: the paper's score-only distillation)
+    loss_scale: str = "mos"  # MSE between MOS (the paper's), or between logits: the student's and the target's
 
     def __post_init__(self) -> None:
         if self.lr_schedule not in LR_SCHEDULES:
@@ -72,6 +77,8 @@ class StudentTraining:
             raise ValueError(f"select_by must be one of {SELECTION_METRICS}, got {self.select_by!r}")
         if not 0 <= self.score_overlap < 1:
             raise ValueError(f"score_overlap must be in [0, 1), got {self.score_overlap}")
+        if self.loss_scale not in LOSS_SCALES:
+            raise ValueError(f"loss_scale must be one of {LOSS_SCALES}, got {self.loss_scale!r}")
         if self.hint_weight < 0:
             raise ValueError(f"hint_weight must be ≥ 0, got {self.hint_weight}")
         if self.hint_weight and self.window_frames % FRAME_STRIDE:
@@ -187,8 +194,8 @@ def precise_batchnorm(model: torch.nn.Module, draw: Callable[[], tuple[Tensor, T
         update_bn((draw() for _ in range(count)), model)
 
 
-def train_student(model: SpeechModel, draw: MixedBatches, val: Pool, settings: StudentTraining, seed: int, name: str,
-                  progress: Path | None = None) -> tuple[SpeechModel, dict[str, Any]]:
+def train_student(model: QualityStudent, draw: MixedBatches, val: Pool, settings: StudentTraining, seed: int, name: str,
+                  progress: Path | None = None) -> tuple[QualityStudent, dict[str, Any]]:
     """AdamW on MSE for `settings.steps`; returns the model at its best validation MSE (or PCC, `select_by`),
     and its history. `progress`: a checkpoint file, written at every validation and continued from."""
     torch.manual_seed(seed)
@@ -214,11 +221,11 @@ def train_student(model: SpeechModel, draw: MixedBatches, val: Pool, settings: S
     for step in bar:
         model.train()
         features, targets, *hint_targets = draw()
-        if hints is None:
-            loss = score_loss = F.mse_loss(model(features), targets)
-        else:
-            hidden = model.hidden(features)
-            score_loss, hint_loss = F.mse_loss(model.head.mos(hidden), targets), hints(hidden, *hint_targets)
+        hidden = model.hidden(features)
+        loss = score_loss = (F.mse_loss(model.head.pooled_logits(hidden), to_logits(targets))
+                             if settings.loss_scale == "logit" else F.mse_loss(model.head.mos(hidden), targets))
+        if hints is not None:
+            hint_loss = hints(hidden, *hint_targets)
             loss = score_loss + settings.hint_weight * hint_loss
             hint_losses.append(hint_loss.item())
         optimizer.zero_grad(set_to_none=True)
@@ -252,11 +259,9 @@ def train_student(model: SpeechModel, draw: MixedBatches, val: Pool, settings: S
                           "history": history}
 
 
-def _hint_loss(model: torch.nn.Module, draw: MixedBatches, settings: StudentTraining) -> FrameHintLoss | None:
+def _hint_loss(model: QualityStudent, draw: MixedBatches, settings: StudentTraining) -> FrameHintLoss | None:
     """The frame-hint loss when `hint_weight` > 0 and a pool of `draw` carries teacher frames, else None."""
     if not settings.hint_weight or draw.hinted is None:
         return None
-    if not callable(getattr(model, "hidden", None)):
-        raise TypeError(f"frame hints need a model with hidden frames; {type(model).__name__} has none")
     return FrameHintLoss(model.hidden_features, draw.hinted.hints)
 

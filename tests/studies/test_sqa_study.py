@@ -28,6 +28,7 @@ from leanspeech.studies.sqa_train import (
     map_labels,
     precise_batchnorm,
     predict,
+    to_logits,
     train_student,
 )
 
@@ -98,6 +99,25 @@ def test_student_training_settings_are_checked():
         StudentTraining(lr_schedule="linear")
     with pytest.raises(ValueError, match="score_overlap"):
         StudentTraining(score_overlap=1.0)
+    with pytest.raises(ValueError, match="loss_scale"):
+        StudentTraining(loss_scale="db")
+
+
+def test_logit_loss_reaches_the_ends_of_the_scale():
+    """Near MOS 1 and 5 the sigmoid flattens the gradient of an MOS error; MSE between logits does not, so
+    the same training gets closer to targets at the ends of the scale."""
+    targets = torch.tensor([1.05, 1.05, 4.8, 4.8])
+    torch.manual_seed(0)
+    pool_ = Pool([torch.randn(2, 161, 40) + 3 * (t > 2) for t in targets], targets, ["a"] * 4)
+
+    def logit_error(loss_scale: str) -> float:
+        draw = MixedBatches(pool_, None, 0.0, 4, 10, torch.Generator().manual_seed(0), 40)
+        settings = StudentTraining(steps=40, val_every=40, window_seconds=0.4, lr=3e-3, precise_bn_batches=0,
+                                   loss_scale=loss_scale)
+        model, _ = train_student(QualityStudent("xxs"), draw, pool_, settings, seed=0, name=loss_scale)
+        return (to_logits(predict(model, pool_.features, 40)) - to_logits(targets)).abs().mean().item()
+
+    assert logit_error("logit") < 0.75 * logit_error("mos")
 
 
 def test_cosine_schedule_decays_the_learning_rate_to_zero():
