@@ -12,12 +12,12 @@ import pytest
 import soundfile as sf
 import torch
 
-from leanspeech.data.manifest import ManifestEntry, write_manifest
+from leanspeech.data.manifest import ManifestEntry, read_manifest, write_manifest
 from leanspeech.data.sources.sqa_unlabeled import ChainDraw, apply_chain, intrusive_label
-from leanspeech.errors import LeanspeechError, RecipeError
+from leanspeech.errors import CorpusError, LeanspeechError, RecipeError
 from leanspeech.models.io import save_model
 from leanspeech.models.quality_student import QualityStudent
-from leanspeech.studies.sqa import SqaStudyConfig, is_labeled, run_sqa_study
+from leanspeech.studies.sqa import SqaStudyConfig, condition, is_labeled, run_sqa_study, study_entries
 from leanspeech.studies.sqa_report import agreement_by_condition
 from leanspeech.studies.sqa_train import (
     MixedBatches,
@@ -168,6 +168,21 @@ def test_precise_batchnorm_replaces_drifting_running_statistics():
     assert float(norm.running_mean.abs().max()) < 10 and norm.momentum == 0.1 and model.training
 
 
+def test_clean_speech_adds_the_train_splits_recorded_speech(tmp_path: Path):
+    tiny_corpus(tmp_path)
+    degraded = read_manifest(tmp_path / "manifest.csv")
+    speech = [ManifestEntry(f"speech/{split}-{source}.wav", "speech", split, "x", source, 1.0, RATE)
+              for split in ("train", "test") for source in ("ivr-prompts", "espeak-ng")]
+    write_manifest(tmp_path / "manifest.csv", degraded + speech)
+    assert study_entries(tmp_path) == degraded
+    added = study_entries(tmp_path, clean_speech=True)[len(degraded):]
+    assert [e.path for e in added] == ["speech/train-ivr-prompts.wav"]  # not TTS (already in), not held out
+    assert [condition(added[0], c) for c in ("speech_type", "codec", "speaker")] == ["clean", "clean", "x"]
+    write_manifest(tmp_path / "manifest.csv", speech)
+    with pytest.raises(CorpusError, match="no degraded clips"):
+        study_entries(tmp_path, clean_speech=True)
+
+
 def test_labeled_choice_is_stable_and_near_the_fraction():
     chosen = [is_labeled(f"degraded/train-{i:05d}.flac", 0.3) for i in range(4000)]
     assert abs(np.mean(chosen) - 0.3) < 4 * math.sqrt(0.3 * 0.7 / 4000)
@@ -209,6 +224,9 @@ def test_quick_study_end_to_end_and_resume(tmp_path: Path):
     groups = {(r["clips"], r["condition"], r["value"]): r["n"] for r in result["conditions"]}  # one distilled student
     assert groups[("test", "speaker", "test-0")] == groups[("test", "speaker", "test-1")] == 3  # three clips each
     assert groups[("test", "speech_type", "tts")] == groups[("test", "vocoder", "tts")] == 1  # TTS: no chain
+    bands = [value for (clips, column, value) in groups if clips == "test" and column == "teacher_score"]
+    assert sum(groups[("test", "teacher_score", band)] for band in bands) == 6  # each clip in one band
+    assert all(float(band.split("-")[1]) - float(band.split("-")[0]) == pytest.approx(0.5) for band in bands)
     unlabeled = result["clips"]["unlabeled"]  # the clips distillation trained on, grouped the same way
     assert sum(n for (clips, column, _), n in groups.items() if clips == "train" and column == "speech_type") == unlabeled
     assert set(result["latency"]["students"]) == {"xxs"} and result["latency"]["students"]["xxs"]["speedup"] > 0
