@@ -3,7 +3,7 @@
 Data: the `sqa-unlabeled` corpus (leanspeech.data.sources.sqa_unlabeled), built if the folder has no
 manifest. Train clips: a `labeled_fraction` of the degraded human clips (chosen by a hash of the path)
 form the labeled set, ground truth WB-PESQ against the clean reference; the other train clips, TTS
-included, are unlabeled, and with `clean_speech` so is the train split's clean recorded speech. Dev clips validate; test clips (held-out speakers, voices and noise files) are
+included, are unlabeled. Dev clips validate; test clips (held-out speakers, voices and noise files) are
 the test sets "human" (ground truth: WB-PESQ) and "tts" (no ground truth: agreement with the teacher).
 
 Runs (each resumable: finished models are reused, teacher labels and the clips' features are cached; the
@@ -42,7 +42,6 @@ from leanspeech.compress.teachers import TEACHER_RATE, DnsmosTeacher, Teacher, l
 from leanspeech.data.corpus import build_corpus
 from leanspeech.data.manifest import ManifestEntry, read_manifest
 from leanspeech.data.pseudo_labels import cached_pseudo_labels
-from leanspeech.data.sources.sqa_unlabeled import TTS_SOURCES
 from leanspeech.data.tensor_cache import cached_tensors
 from leanspeech.errors import CorpusError
 from leanspeech.metrics import pcc
@@ -75,7 +74,6 @@ class SqaStudyConfig:
     mix_grid: tuple[float, ...] = (0.0, 0.1, 0.2, 0.4, 0.8)
     labeled_fraction: float = 0.3
     crop_seconds: float = 8.0  # clips longer than this keep their centre; training cuts windows of train.window_seconds
-    clean_speech: bool = False  # also distil on the train split's clean recorded speech (`study_entries`)
     train: StudentTraining = field(default_factory=StudentTraining)
     prune_size: str = "s"
     prune_sparsities: tuple[float, ...] = (0.3, 0.5, 0.7)
@@ -136,19 +134,6 @@ def is_labeled(path: str, fraction: float) -> bool:
     return int(hashlib.sha1(path.encode()).hexdigest()[:8], 16) / 16**8 < fraction
 
 
-def study_entries(corpus: Path, clean_speech: bool = False) -> list[ManifestEntry]:
-    """The corpus's degraded clips; with `clean_speech` also the train split's clean recorded speech that the
-    chain degrades (TTS is in the degraded clips already, as generated). Clean clips have no WB-PESQ, so
-    they join the unlabeled clips: the teacher labels them like the rest."""
-    entries = read_manifest(corpus / "manifest.csv", kind="degraded")
-    if not entries:
-        raise CorpusError(f"{corpus}: no degraded clips in the manifest; build it with --task sqa-unlabeled")
-    if clean_speech:
-        entries += [e for e in read_manifest(corpus / "manifest.csv", kind="speech", split="train")
-                    if e.source not in TTS_SOURCES]
-    return entries
-
-
 def load_features(clips: list[Clip], seconds: float, folder: Path) -> list[torch.Tensor]:
     """Compressed complex spectrograms (2, 161, frames) of each clip: all of it, or its centre `seconds`
     when longer. Computed once into `folder` and memory-mapped from there (data/tensor_cache.py), so that
@@ -181,12 +166,9 @@ TEACHER_BAND = 0.5  # conditions.csv also groups clips by the teacher's score, i
 
 def condition(entry: ManifestEntry, column: str) -> str:
     """The clip's value in a CONDITIONS column; TTS clips are left as generated, so their chain columns
-    read "tts" (one group of their own instead of joining the undegraded human clips), and the clean
-    recorded speech of `clean_speech` reads "clean" in all but the speaker."""
+    read "tts" (one group of their own instead of joining the undegraded human clips)."""
     if column == "speaker":
         return entry.speaker
-    if entry.kind == "speech":
-        return "clean"
     if column != "speech_type" and entry.extra.get("speech_type") == "tts":
         return "tts"
     return entry.extra.get(column, "")
@@ -231,7 +213,9 @@ def run_sqa_study(config: SqaStudyConfig, corpus: str | Path, out: str | Path, w
     write_study_record(out, corpus, asdict(config))
     # loaded before the labelling, so that a teacher without hidden frames fails before hours of work
     hint_model = hint_teacher(config.teacher) if config.train.hint_weight else None
-    entries = study_entries(corpus, config.clean_speech)
+    entries = read_manifest(corpus / "manifest.csv", kind="degraded")
+    if not entries:
+        raise CorpusError(f"{corpus}: no degraded clips in the manifest; build it with --task sqa-unlabeled")
     paths = [str(e.resolve(corpus)) for e in entries]
     teacher_labels = cached_pseudo_labels(config.teacher_factory(), paths, out / "labels" / "teacher.jsonl",
                                           config.teacher_workers)

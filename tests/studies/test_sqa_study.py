@@ -12,12 +12,12 @@ import pytest
 import soundfile as sf
 import torch
 
-from leanspeech.data.manifest import ManifestEntry, read_manifest, write_manifest
+from leanspeech.data.manifest import ManifestEntry, write_manifest
 from leanspeech.data.sources.sqa_unlabeled import ChainDraw, apply_chain, intrusive_label
-from leanspeech.errors import CorpusError, LeanspeechError, RecipeError
+from leanspeech.errors import LeanspeechError, RecipeError
 from leanspeech.models.io import save_model
 from leanspeech.models.quality_student import QualityStudent
-from leanspeech.studies.sqa import SqaStudyConfig, condition, is_labeled, run_sqa_study, study_entries
+from leanspeech.studies.sqa import SqaStudyConfig, is_labeled, run_sqa_study
 from leanspeech.studies.sqa_report import agreement_by_condition
 from leanspeech.studies.sqa_train import (
     MixedBatches,
@@ -166,21 +166,6 @@ def test_precise_batchnorm_replaces_drifting_running_statistics():
     norm.running_mean.fill_(100.0)  # stale statistics, far from the data's
     precise_batchnorm(model, draw, 3)
     assert float(norm.running_mean.abs().max()) < 10 and norm.momentum == 0.1 and model.training
-
-
-def test_clean_speech_adds_the_train_splits_recorded_speech(tmp_path: Path):
-    tiny_corpus(tmp_path)
-    degraded = read_manifest(tmp_path / "manifest.csv")
-    speech = [ManifestEntry(f"speech/{split}-{source}.wav", "speech", split, "x", source, 1.0, RATE)
-              for split in ("train", "test") for source in ("ivr-prompts", "espeak-ng")]
-    write_manifest(tmp_path / "manifest.csv", degraded + speech)
-    assert study_entries(tmp_path) == degraded
-    added = study_entries(tmp_path, clean_speech=True)[len(degraded):]
-    assert [e.path for e in added] == ["speech/train-ivr-prompts.wav"]  # not TTS (already in), not held out
-    assert [condition(added[0], c) for c in ("speech_type", "codec", "speaker")] == ["clean", "clean", "x"]
-    write_manifest(tmp_path / "manifest.csv", speech)
-    with pytest.raises(CorpusError, match="no degraded clips"):
-        study_entries(tmp_path, clean_speech=True)
 
 
 def test_labeled_choice_is_stable_and_near_the_fraction():
