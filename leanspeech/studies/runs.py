@@ -22,25 +22,41 @@ def write_study_record(out: Path, corpus: str | Path, config: dict[str, Any]) ->
     return path
 
 
-def check_same_study(out: Path, corpus: str | Path, config: dict[str, Any], may_change: tuple[str, ...] = ()) -> None:
+def check_same_study(out: Path, corpus: str | Path, config: dict[str, Any], may_change: tuple[str, ...] = (),
+                     defaults: dict[str, Any] | None = None) -> None:
     """Refuses to resume into `out` when its study.json was written for another corpus or another recipe:
     its finished run folders would be reused as they are. Keys in `may_change` (those that add runs or
-    only change the scoring) may differ."""
+    only change the scoring) may differ; `defaults` (the configuration's defaults) stand in for keys that a
+    study.json from an older leanspeech lacks."""
     check_same_record(Path(out) / "study.json", {"corpus": str(Path(corpus).resolve()), **config},
-                      (*may_change, "corpus_build"))
+                      (*may_change, "corpus_build"), defaults)
 
 
-def check_same_record(path: Path, record: dict[str, Any], may_change: tuple[str, ...] = ()) -> None:
+def check_same_record(path: Path, record: dict[str, Any], may_change: tuple[str, ...] = (),
+                      defaults: dict[str, Any] | None = None) -> None:
     """Refuses when the record at `path` (a run folder's study.json, run.json, ...) differs from `record`
-    in a key outside `may_change`; nothing to compare when there is no record yet."""
+    in a key outside `may_change`; nothing to compare when there is no record yet. A key the record lacks
+    (at any depth) counts as its value in `defaults`: settings added since it was written default to what
+    the code did before them."""
     if not path.is_file():
         return
-    before = json.loads(path.read_text())
+    before = with_defaults(json.loads(path.read_text()), json.loads(json.dumps(defaults or {})))
     now = json.loads(json.dumps(record))  # tuples as lists
     changed = sorted(k for k in now.keys() | before.keys() if k not in may_change and before.get(k) != now.get(k))
     if changed:
         raise RecipeError(f"{path.parent}: its runs were made with other {', '.join(changed)} (see {path}); "
                           "choose another --out, or remove the folder to start again")
+
+
+def with_defaults(record: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    """`record` with each key it lacks, in it or in a nested dict, taken from `defaults`."""
+    merged = dict(record)
+    for key, value in defaults.items():
+        if key not in merged:
+            merged[key] = value
+        elif isinstance(value, dict) and isinstance(merged[key], dict):
+            merged[key] = with_defaults(merged[key], value)
+    return merged
 
 
 def is_finished(run_dir: Path, also: tuple[str, ...] = ()) -> bool:

@@ -68,7 +68,7 @@ class StudentTraining:
     score_overlap: float = 0.5  # the share of a window that consecutive scoring windows have in common
     precise_bn_batches: int = 10  # training batches that re-estimate BatchNorm statistics before validation
     hint_weight: float = 0.0  # frame hints' share of the loss (0: the paper's score-only distillation)
-    loss_scale: str = "mos"  # MSE between MOS (the paper's), or between logits: the student's and the target's
+    loss_scale: str = "mos"  # the score's MSE between MOS (the paper's) or between logits (then so is train_mse)
 
     def __post_init__(self) -> None:
         if self.lr_schedule not in LR_SCHEDULES:

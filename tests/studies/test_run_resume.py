@@ -88,3 +88,27 @@ def test_sqa_student_run(resumes_exactly, hint_weight):
         return train_or_reuse(folder, lambda progress: student(QualityStudent("xxs"), progress))
 
     resumes_exactly(sqa_train, train, at=4)
+
+
+def test_a_study_folder_from_before_a_new_setting_resumes(tmp_path):
+    """study.json written before `train.loss_scale` existed: the setting's default is what that code did."""
+    import json
+    from dataclasses import asdict, replace
+
+    from leanspeech.errors import RecipeError
+    from leanspeech.studies.runs import check_same_study
+    from leanspeech.studies.sqa import SqaStudyConfig
+
+    config = SqaStudyConfig(sizes=("xs",))
+    old = {"corpus": str(tmp_path.resolve()), **json.loads(json.dumps(asdict(config)))}
+    del old["train"]["loss_scale"]
+    (tmp_path / "study.json").write_text(json.dumps(old))
+    defaults = asdict(SqaStudyConfig())
+    check_same_study(tmp_path, tmp_path, asdict(config), defaults=defaults)
+    logit = asdict(replace(config, train=replace(config.train, loss_scale="logit")))
+    with pytest.raises(RecipeError, match="other train"):  # not what the old code did
+        check_same_study(tmp_path, tmp_path, logit, defaults=defaults)
+    with pytest.raises(RecipeError, match="other train"):  # without defaults a missing key is a difference
+        check_same_study(tmp_path, tmp_path, asdict(config))
+    with pytest.raises(RecipeError, match="other sizes"):  # keys the record has are compared as before
+        check_same_study(tmp_path, tmp_path, asdict(replace(config, sizes=("s",))), defaults=defaults)

@@ -17,7 +17,7 @@ from leanspeech.data.sources.sqa_unlabeled import ChainDraw, apply_chain, intrus
 from leanspeech.errors import LeanspeechError, RecipeError
 from leanspeech.models.io import save_model
 from leanspeech.models.quality_student import QualityStudent
-from leanspeech.studies.sqa import SqaStudyConfig, is_labeled, run_sqa_study
+from leanspeech.studies.sqa import SqaStudyConfig, is_labeled, run_sqa_study, teacher_band
 from leanspeech.studies.sqa_report import agreement_by_condition
 from leanspeech.studies.sqa_train import (
     MixedBatches,
@@ -70,6 +70,7 @@ def test_agreement_by_condition_groups_clips_and_measures_offsets():
     assert rows[("rir", "1")]["n"] == 3 and rows[("rir", "1")]["teacher_pcc"] == pytest.approx(1.0)
     assert rows[("rir", "1")]["offset"] == pytest.approx(0.5) and rows[("rir", "0")]["offset"] == pytest.approx(0.0)
     assert rows[("rir", "0")]["n"] == 2 and rows[("codec", "mp3")]["n"] == 5
+    assert [teacher_band(score) for score in (1.08, 1.5, 3.999, 4.47)] == ["1.0-1.5", "1.5-2.0", "3.5-4.0", "4.0-4.5"]
 
 
 def test_capped_weights_and_label_map():
