@@ -318,7 +318,7 @@ def train_xlsr_teacher(settings: XlsrTeacherTraining, manifests: Sequence[str | 
         raise CorpusError(f"dev datasets {unseen} have no train clips: their scale and shift cannot be learned")
     # the cached frames, progress and teacher in `out` belong to these settings and manifests
     record = {**asdict(settings), "manifests": [str(Path(m).resolve()) for m in manifests]}
-    check_same_record(out / "run.json", record, may_change=("device",))
+    check_same_record(out / "run.json", record, may_change=("device",), defaults=asdict(XlsrTeacherTraining()))
     out.mkdir(parents=True, exist_ok=True)
     (out / "run.json").write_text(json.dumps(record, indent=2))
     finished = (out / "teacher.pt").is_file() and (out / "metrics.json").is_file()
