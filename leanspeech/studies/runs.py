@@ -4,6 +4,7 @@ their model and metrics.json (written last) exist."""
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable
 
@@ -22,14 +23,13 @@ def write_study_record(out: Path, corpus: str | Path, config: dict[str, Any]) ->
     return path
 
 
-def check_same_study(out: Path, corpus: str | Path, config: dict[str, Any], may_change: tuple[str, ...] = (),
-                     defaults: dict[str, Any] | None = None) -> None:
+def check_same_study(out: Path, corpus: str | Path, config: Any, may_change: tuple[str, ...] = ()) -> None:
     """Refuses to resume into `out` when its study.json was written for another corpus or another recipe:
-    its finished run folders would be reused as they are. Keys in `may_change` (those that add runs or
-    only change the scoring) may differ; `defaults` (the configuration's defaults) stand in for keys that a
-    study.json from an older leanspeech lacks."""
-    check_same_record(Path(out) / "study.json", {"corpus": str(Path(corpus).resolve()), **config},
-                      (*may_change, "corpus_build"), defaults)
+    its finished run folders would be reused as they are. `config` is the study's configuration dataclass;
+    keys in `may_change` (those that add runs or only change the scoring) may differ, and its defaults
+    stand in for keys that a study.json from an older leanspeech lacks."""
+    check_same_record(Path(out) / "study.json", {"corpus": str(Path(corpus).resolve()), **asdict(config)},
+                      (*may_change, "corpus_build"), defaults=asdict(type(config)()))
 
 
 def check_same_record(path: Path, record: dict[str, Any], may_change: tuple[str, ...] = (),

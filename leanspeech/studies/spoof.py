@@ -138,9 +138,8 @@ def run_spoof_study(config: SpoofStudyConfig, corpus: str | Path, out: str | Pat
     corpus, out = Path(corpus), Path(out)
     out.mkdir(parents=True, exist_ok=True)
     # a run's folder name says which stacks learn and down to which width: the lists of runs may change
-    check_same_study(out, corpus, asdict(config), may_change=(
-        "seeds", "profile_seconds", "all_stacks_min_fractions", "single_stacks", "single_stack_min_fractions"),
-        defaults=asdict(SpoofStudyConfig()))
+    check_same_study(out, corpus, config, may_change=(
+        "seeds", "profile_seconds", "all_stacks_min_fractions", "single_stacks", "single_stack_min_fractions"))
     write_study_record(out, corpus, asdict(config))
     print("[1/3] reading the corpus")
     splits = {split: read_split(corpus, split) for split in ("train", "dev", "test")}

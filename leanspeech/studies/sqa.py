@@ -208,9 +208,8 @@ def run_sqa_study(config: SqaStudyConfig, corpus: str | Path, out: str | Path, w
     if not (corpus / "manifest.csv").is_file():
         build_corpus(corpus, minutes=config.corpus_minutes, seed=config.seed, task="sqa-unlabeled", workers=workers)
     # models are reused by folder name and labels by clip: only what adds runs or rows may change
-    check_same_study(out, corpus, asdict(config), may_change=(
-        "corpus_minutes", "sizes", "mix_grid", "dnsmos", "teacher_workers", "latency_repeats"),
-        defaults=asdict(SqaStudyConfig()))
+    check_same_study(out, corpus, config, may_change=(
+        "corpus_minutes", "sizes", "mix_grid", "dnsmos", "teacher_workers", "latency_repeats"))
     write_study_record(out, corpus, asdict(config))
     # loaded before the labelling, so that a teacher without hidden frames fails before hours of work
     hint_model = hint_teacher(config.teacher) if config.train.hint_weight else None

@@ -114,7 +114,7 @@ def run_stack_study(config: StackStudyConfig, corpus: str | Path, out: str | Pat
     out = Path(out)
     (out / "stages").mkdir(parents=True, exist_ok=True)
     # Saved stages are reused on a re-run: only when they were made by the same steps from the same base.
-    check_same_study(out, corpus, asdict(config), may_change=("latency_repeats",), defaults=asdict(StackStudyConfig()))
+    check_same_study(out, corpus, config, may_change=("latency_repeats",))
     write_study_record(out, corpus, asdict(config))
     base_path = base_model_path(config)
     task = TASKS.build(config.task, corpus=corpus, out=out, **config.task_options)

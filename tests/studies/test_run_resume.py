@@ -96,19 +96,18 @@ def test_a_study_folder_from_before_a_new_setting_resumes(tmp_path):
     from dataclasses import asdict, replace
 
     from leanspeech.errors import RecipeError
-    from leanspeech.studies.runs import check_same_study
+    from leanspeech.studies.runs import check_same_record, check_same_study
     from leanspeech.studies.sqa import SqaStudyConfig
 
     config = SqaStudyConfig(sizes=("xs",))
     old = {"corpus": str(tmp_path.resolve()), **json.loads(json.dumps(asdict(config)))}
     del old["train"]["loss_scale"]
     (tmp_path / "study.json").write_text(json.dumps(old))
-    defaults = asdict(SqaStudyConfig())
-    check_same_study(tmp_path, tmp_path, asdict(config), defaults=defaults)
-    logit = asdict(replace(config, train=replace(config.train, loss_scale="logit")))
+    check_same_study(tmp_path, tmp_path, config)
+    logit = replace(config, train=replace(config.train, loss_scale="logit"))
     with pytest.raises(RecipeError, match="other train"):  # not what the old code did
-        check_same_study(tmp_path, tmp_path, logit, defaults=defaults)
+        check_same_study(tmp_path, tmp_path, logit)
     with pytest.raises(RecipeError, match="other train"):  # without defaults a missing key is a difference
-        check_same_study(tmp_path, tmp_path, asdict(config))
+        check_same_record(tmp_path / "study.json", {"corpus": str(tmp_path.resolve()), **asdict(config)})
     with pytest.raises(RecipeError, match="other sizes"):  # keys the record has are compared as before
-        check_same_study(tmp_path, tmp_path, asdict(replace(config, sizes=("s",))), defaults=defaults)
+        check_same_study(tmp_path, tmp_path, replace(config, sizes=("s",)))

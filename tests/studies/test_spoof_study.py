@@ -110,7 +110,7 @@ def test_seeds_repeat_the_study_and_report_the_spread(corpus, tmp_path):
     changed = SpoofStudyConfig.from_dict({**asdict(config), "beta": 4.0, "seeds": 3})
     with pytest.raises(RecipeError, match=r"other beta \(see .*study\.json\)"):
         run_spoof_study(changed, corpus, tmp_path / "study")
-    check_same_study(tmp_path / "study", corpus, asdict(replace(config, seeds=5)), may_change=("seeds",))
+    check_same_study(tmp_path / "study", corpus, replace(config, seeds=5), may_change=("seeds",))
     # another minimum width only adds runs: accepted, and the finished ones are reused as they are
     written = (runs / "rn34" / "model.pt").stat().st_mtime_ns
     more = run_spoof_study(replace(config, all_stacks_min_fractions=(0.25, 0.5)), corpus, tmp_path / "study")
