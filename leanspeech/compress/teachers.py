@@ -127,6 +127,12 @@ def logits_to_mos(logits: Tensor) -> Tensor:
     return 1.0 + 4.0 * torch.sigmoid(logits)
 
 
+def mos_to_logits(mos: Tensor) -> Tensor:
+    """The inverse of `logits_to_mos`, for a MOS in (1, 5) (clamped 0.004 inside its ends)."""
+    unit = ((mos - 1.0) / 4.0).clamp(1e-3, 1 - 1e-3)
+    return torch.log(unit / (1 - unit))
+
+
 def grid_search_scale_shift(
     logits: Tensor, mos: Tensor, scales: Tensor | None = None, shifts: Tensor | None = None
 ) -> tuple[float, float, float]:

@@ -233,8 +233,9 @@ def build_pesq_segments(
 def _map_jobs(jobs: list[tuple[str, int, str]], corpus: str, config: PesqDataConfig, workers: int) -> Iterator[dict]:
     if not jobs:
         return
+    # built here first: a corpus error raised in a worker's initializer reaches the caller only as a BrokenProcessPool
+    _init_worker(corpus, config)
     if workers <= 1:
-        _init_worker(corpus, config)
         yield from map(_label_clip, jobs)
         return
     with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(corpus, config)) as pool:

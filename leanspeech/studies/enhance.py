@@ -39,7 +39,7 @@ from leanspeech.studies.enhance_eval import (
 )
 from leanspeech.studies.enhance_train import load_run, train_enhancer
 from leanspeech.studies.recipe import check_keys, read_recipe
-from leanspeech.studies.runs import write_study_record
+from leanspeech.studies.runs import check_same_study, write_study_record
 from leanspeech.train.batches import endless_batches
 
 NOISY = "noisy"
@@ -195,6 +195,8 @@ def _run_study(config: EnhanceStudyConfig, corpus: Path, out: Path) -> dict[str,
 
     started = time.monotonic()
     out.mkdir(parents=True, exist_ok=True)
+    # test sets, runs and scores are reused as they are: only what adds runs or peers, or the speed, may change
+    check_same_study(out, corpus, config, may_change=("percents", "peers", "threads", "num_workers"))
     write_study_record(out, corpus, asdict(config))
 
     print("[1/4] test sets (held-out speakers and noises, rendered once)")

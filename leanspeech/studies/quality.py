@@ -40,7 +40,7 @@ from leanspeech.metrics import agreement
 from leanspeech.models.quality_cnn import QualityCNN
 from leanspeech.studies.quality_train import TrainSettings, fit_or_load, predict, recenter
 from leanspeech.studies.recipe import check_keys, read_recipe, section
-from leanspeech.studies.runs import write_study_record
+from leanspeech.studies.runs import check_same_study, write_study_record
 
 FP32, BINARY_PTQ, BAM, BAM_BW, INT8, BAM_INT8 = (
     "fp32", "binary PTQ", "BAM-QAT", "BAM + binary weights", "int8 PTQ", "BAM + int8")
@@ -119,6 +119,9 @@ def run_quality_study(config: QualityStudyConfig, corpus: str | Path, out: str |
     started = time.monotonic()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    # segments, features and runs are reused as they are: only what adds seeds or is redone each time may change
+    check_same_study(out, corpus, config, may_change=(
+        "seeds", "workers", "latency_repeats", "dnsmos", "calibration_fraction"))
     write_study_record(out, corpus, asdict(config))
     rule = config.data.segments
 

@@ -41,7 +41,7 @@ from torch import Tensor
 from torch.optim.swa_utils import update_bn
 from tqdm import tqdm
 
-from leanspeech.compress.teachers import grid_search_scale_shift
+from leanspeech.compress.teachers import grid_search_scale_shift, logits_to_mos, mos_to_logits
 from leanspeech.compress.frame_hints import FRAME_STRIDE, FrameHintLoss, hint_windows
 from leanspeech.data.windows import cut_windows, overlapping_windows, random_starts
 from leanspeech.metrics import pcc
@@ -121,20 +121,15 @@ def capped_weights(datasets: list[str], cap: int) -> Tensor:
     return torch.tensor([min(counts[d], cap) / counts[d] for d in datasets], dtype=torch.float64)
 
 
-def to_logits(mos: Tensor) -> Tensor:
-    """The logit of a MOS in (1, 5): the inverse of 1 + 4·sigmoid(z)."""
-    unit = ((mos - 1.0) / 4.0).clamp(1e-3, 1 - 1e-3)
-    return torch.log(unit / (1 - unit))
-
-
 def fit_label_map(labels: Tensor, teacher: Tensor) -> tuple[float, float, float]:
     """(scale, shift, mse): 1 + 4·sigmoid(scale · logit(label) + shift) ≈ teacher, by grid search: labels
     mapped into the teacher's scale in the logit domain, as the paper maps per-dataset labels."""
-    return grid_search_scale_shift(to_logits(labels), teacher, torch.linspace(0.05, 3.0, 119), torch.linspace(-4, 4, 161))
+    return grid_search_scale_shift(mos_to_logits(labels), teacher, torch.linspace(0.05, 3.0, 119),
+                                   torch.linspace(-4, 4, 161))
 
 
 def map_labels(labels: Tensor, scale: float, shift: float) -> Tensor:
-    return 1.0 + 4.0 * torch.sigmoid(scale * to_logits(labels) + shift)
+    return logits_to_mos(scale * mos_to_logits(labels) + shift)
 
 
 class MixedBatches:
@@ -222,7 +217,7 @@ def train_student(model: QualityStudent, draw: MixedBatches, val: Pool, settings
         model.train()
         features, targets, *hint_targets = draw()
         hidden = model.hidden(features)
-        loss = score_loss = (F.mse_loss(model.head.pooled_logits(hidden), to_logits(targets))
+        loss = score_loss = (F.mse_loss(model.head.pooled_logits(hidden), mos_to_logits(targets))
                              if settings.loss_scale == "logit" else F.mse_loss(model.head.mos(hidden), targets))
         if hints is not None:
             hint_loss = hints(hidden, *hint_targets)

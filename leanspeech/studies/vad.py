@@ -25,7 +25,7 @@ from leanspeech.models.io import save_model
 from leanspeech.profile.model_profile import profile_model
 from leanspeech.registry import MODELS, PEERS
 from leanspeech.studies.recipe import check_keys, read_recipe, section
-from leanspeech.studies.runs import write_study_record
+from leanspeech.studies.runs import check_same_study, write_study_record
 from leanspeech.studies.vad_eval import (
     TestClips,
     error_point,
@@ -116,6 +116,8 @@ def run_vad_study(config: VadStudyConfig, corpus: str | Path, out: str | Path) -
     started = time.monotonic()
     corpus, out = Path(corpus), Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    # finished runs are reused by folder name: only what adds runs or peers may change
+    check_same_study(out, corpus, config, may_change=("min_fractions", "peers"))
     write_study_record(out, corpus, asdict(config))
     data_args = dict(mixing=config.mixing, labels=config.labels)
 

@@ -111,3 +111,32 @@ def test_a_study_folder_from_before_a_new_setting_resumes(tmp_path):
         check_same_record(tmp_path / "study.json", {"corpus": str(tmp_path.resolve()), **asdict(config)})
     with pytest.raises(RecipeError, match="other sizes"):  # keys the record has are compared as before
         check_same_study(tmp_path, tmp_path, replace(config, sizes=("s",)))
+
+
+@pytest.mark.parametrize("study, changed, allowed", [
+    ("vad", {"beta": 0.25}, {"peers": ()}),
+    ("quality", {"model": {"input_mean": -8.0}}, {"seeds": 1}),
+    ("enhance", {"lr": 1e-3}, {"percents": (50.0,)}),
+])
+def test_a_study_refuses_a_folder_made_with_another_recipe(tmp_path, study, changed, allowed):
+    """Finished runs are reused by folder name, so a re-run with another recipe would mix models trained
+    differently: refused before any work, unless only settings that add runs or peers changed."""
+    from dataclasses import asdict, replace
+
+    from leanspeech.errors import CorpusError, RecipeError
+    from leanspeech.studies import enhance, quality, vad
+    from leanspeech.studies.runs import write_study_record
+
+    config_class, run = {"vad": (vad.VadStudyConfig, vad.run_vad_study),
+                         "quality": (quality.QualityStudyConfig, quality.run_quality_study),
+                         "enhance": (enhance.EnhanceStudyConfig, enhance.run_enhance_study)}[study]
+    corpus, out = tmp_path / "corpus", tmp_path / "out"
+    corpus.mkdir()
+    out.mkdir()
+    write_study_record(out, corpus, asdict(config_class()))
+    record = (out / "study.json").read_text()
+    with pytest.raises(RecipeError, match=f"other {next(iter(changed))}"):
+        run(replace(config_class(), **changed), corpus, out)
+    assert (out / "study.json").read_text() == record
+    with pytest.raises(CorpusError, match="manifest"):  # past the check, the empty corpus stops it
+        run(replace(config_class(), **allowed), corpus, out)

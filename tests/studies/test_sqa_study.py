@@ -12,6 +12,7 @@ import pytest
 import soundfile as sf
 import torch
 
+from leanspeech.compress.teachers import mos_to_logits
 from leanspeech.data.manifest import ManifestEntry, write_manifest
 from leanspeech.data.sources.sqa_unlabeled import ChainDraw, apply_chain, intrusive_label
 from leanspeech.errors import LeanspeechError, RecipeError
@@ -28,7 +29,6 @@ from leanspeech.studies.sqa_train import (
     map_labels,
     precise_batchnorm,
     predict,
-    to_logits,
     train_student,
 )
 
@@ -116,7 +116,7 @@ def test_logit_loss_reaches_the_ends_of_the_scale():
         settings = StudentTraining(steps=40, val_every=40, window_seconds=0.4, lr=3e-3, precise_bn_batches=0,
                                    loss_scale=loss_scale)
         model, _ = train_student(QualityStudent("xxs"), draw, pool_, settings, seed=0, name=loss_scale)
-        return (to_logits(predict(model, pool_.features, 40)) - to_logits(targets)).abs().mean().item()
+        return (mos_to_logits(predict(model, pool_.features, 40)) - mos_to_logits(targets)).abs().mean().item()
 
     assert logit_error("logit") < 0.75 * logit_error("mos")
 
