@@ -38,7 +38,7 @@ from typing import Any, Callable
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn, update_bn
+from torch.optim.swa_utils import update_bn
 from tqdm import tqdm
 
 from leanspeech.compress.teachers import grid_search_scale_shift, logits_to_mos, mos_to_logits
@@ -69,7 +69,6 @@ class StudentTraining:
     precise_bn_batches: int = 10  # training batches that re-estimate BatchNorm statistics before validation
     hint_weight: float = 0.0  # frame hints' share of the loss (0: the paper's score-only distillation)
     loss_scale: str = "mos"  # the score's MSE between MOS (the paper's) or between logits (then so is train_mse)
-    weight_ema: float = 0.0  # > 0: validate and keep an exponential moving average of the weights, this decay per step
 
     def __post_init__(self) -> None:
         if self.lr_schedule not in LR_SCHEDULES:
@@ -80,8 +79,6 @@ class StudentTraining:
             raise ValueError(f"score_overlap must be in [0, 1), got {self.score_overlap}")
         if self.loss_scale not in LOSS_SCALES:
             raise ValueError(f"loss_scale must be one of {LOSS_SCALES}, got {self.loss_scale!r}")
-        if not 0 <= self.weight_ema < 1:
-            raise ValueError(f"weight_ema must be in [0, 1), got {self.weight_ema}")
         if self.hint_weight < 0:
             raise ValueError(f"hint_weight must be ≥ 0, got {self.hint_weight}")
         if self.hint_weight and self.window_frames % FRAME_STRIDE:
@@ -202,9 +199,6 @@ def train_student(model: QualityStudent, draw: MixedBatches, val: Pool, settings
     optimizer = torch.optim.AdamW(parameters, lr=settings.lr, weight_decay=settings.weight_decay)
     scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, settings.steps)
                  if settings.lr_schedule == "cosine" else None)
-    averaged = (AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(settings.weight_ema))
-                if settings.weight_ema else None)
-    validated = averaged.module if averaged is not None else model
     best, best_state, kept, history, losses, hint_losses = -math.inf, copy.deepcopy(model.state_dict()), None, [], [], []
     done, spent = 0, 0.0
     if progress is not None and progress.exists():
@@ -216,8 +210,6 @@ def train_student(model: QualityStudent, draw: MixedBatches, val: Pool, settings
         spent = state["seconds"]
         if hints is not None:
             hints.load_state_dict(state["hints"])
-        if averaged is not None:
-            averaged.load_state_dict(state["averaged"])
     started = time.monotonic() - spent
     bar = tqdm(range(done + 1, settings.steps + 1), desc=f"training {name}", unit="step", leave=False, initial=done,
                total=settings.steps)
@@ -236,12 +228,10 @@ def train_student(model: QualityStudent, draw: MixedBatches, val: Pool, settings
         optimizer.step()
         if scheduler is not None:
             scheduler.step()
-        if averaged is not None:
-            averaged.update_parameters(model)
         losses.append(score_loss.item())
         if step % settings.val_every == 0 or step == settings.steps:
-            precise_batchnorm(validated, draw, settings.precise_bn_batches)
-            scores = settings.score(validated, val.features)
+            precise_batchnorm(model, draw, settings.precise_bn_batches)
+            scores = settings.score(model, val.features)
             val_mse = F.mse_loss(scores, val.targets).item()
             val_pcc = pcc(scores.numpy(), val.targets.numpy())
             history.append({"step": step, "train_mse": sum(losses) / len(losses), "val_mse": val_mse, "val_pcc": val_pcc})
@@ -252,13 +242,12 @@ def train_student(model: QualityStudent, draw: MixedBatches, val: Pool, settings
             merit = val_pcc if settings.select_by == "pcc" else -val_mse
             merit = -math.inf if math.isnan(merit) else merit  # constant scores have no PCC
             if kept is None or merit > best:
-                best, best_state, kept = merit, copy.deepcopy(validated.state_dict()), history[-1]
+                best, best_state, kept = merit, copy.deepcopy(model.state_dict()), history[-1]
             if progress is not None:
                 save_progress(progress, step, model, optimizer, generator=draw.generator.get_state(), best=best,
                               best_state=best_state, kept=kept, history=history, seconds=time.monotonic() - started,
                               scheduler=scheduler.state_dict() if scheduler is not None else None,
-                              hints=hints.state_dict() if hints is not None else None,
-                              averaged=averaged.state_dict() if averaged is not None else None)
+                              hints=hints.state_dict() if hints is not None else None)
     model.load_state_dict(best_state)
     return model.eval(), {"best_step": kept["step"], "val_mse": kept["val_mse"], "val_pcc": kept["val_pcc"],
                           "train_seconds": time.monotonic() - started,

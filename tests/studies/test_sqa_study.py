@@ -102,8 +102,6 @@ def test_student_training_settings_are_checked():
         StudentTraining(score_overlap=1.0)
     with pytest.raises(ValueError, match="loss_scale"):
         StudentTraining(loss_scale="db")
-    with pytest.raises(ValueError, match="weight_ema"):
-        StudentTraining(weight_ema=1.0)
 
 
 def test_logit_loss_reaches_the_ends_of_the_scale():
@@ -140,40 +138,6 @@ def test_cosine_schedule_decays_the_learning_rate_to_zero():
         patch.setattr(torch.optim.AdamW, "step", recording_step)
         train_student(model, draw, pool_, settings, seed=0, name="cosine")
     assert seen[0] == pytest.approx(1e-3) and seen == sorted(seen, reverse=True) and seen[-1] < 0.2 * seen[0]
-
-
-def test_weight_ema_keeps_the_moving_average_of_the_trained_weights():
-    """With `weight_ema` the same training runs, and what is validated and kept is the exponential moving
-    average of its weights after every step."""
-    torch.manual_seed(0)
-    pool_ = Pool([torch.randn(2, 161, 60) for _ in range(6)], torch.linspace(1, 4, 6), ["a"] * 6)
-    decay, trajectory = 0.6, []
-    step = torch.optim.AdamW.step
-
-    def recording_step(self, *args, **kwargs):
-        result = step(self, *args, **kwargs)
-        trajectory.append([p.detach().clone() for p in self.param_groups[0]["params"]])
-        return result
-
-    def train(weight_ema: float) -> QualityStudent:
-        draw = MixedBatches(pool_, None, 0.0, 4, 10, torch.Generator().manual_seed(0), 40)
-        settings = StudentTraining(steps=5, val_every=5, window_seconds=0.4, lr=0.01, precise_bn_batches=0,
-                                   weight_ema=weight_ema)
-        torch.manual_seed(1)  # the same initial weights
-        return train_student(QualityStudent("xxs"), draw, pool_, settings, seed=0, name="ema")[0]
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(torch.optim.AdamW, "step", recording_step)
-        plain = train(0.0)
-        steps_of_plain, trajectory = trajectory, []
-        averaged = train(decay)
-    assert all(torch.equal(a, b) for a, b in zip(sum(steps_of_plain, []), sum(trajectory, [])))  # the same training
-    expected = steps_of_plain[0]
-    for weights in steps_of_plain[1:]:
-        expected = [decay * e + (1 - decay) * w for e, w in zip(expected, weights)]
-    for kept, want in zip(averaged.parameters(), expected):
-        assert torch.allclose(kept, want, atol=1e-6)
-    assert not all(torch.allclose(a, b) for a, b in zip(averaged.parameters(), plain.parameters()))
 
 
 @pytest.mark.parametrize("select_by", ["mse", "pcc"])
