@@ -19,6 +19,8 @@ features, and the hints' teacher frames, are memory-mapped from the run folder: 
                          unlabeled clips, the unpruned teacher's predictions as targets (sqa_teacher_prune.py)
 Evaluation: PCC per test set, clip-weighted and unweighted means (Table I), PCC vs parameters (Fig. 3),
 agreement with the teacher, and latency of student vs teacher timed interleaved in one run.
+With `seeds` > 1 the baselines and distilled students are trained once per seed (runs of seeds after the
+first are named `...-seedN`) and the report adds their mean ± sd; the first seed's students are pruned and timed.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from __future__ import annotations
 import copy
 import functools
 import hashlib
+import itertools
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -84,6 +87,11 @@ class SqaStudyConfig:
     teacher_workers: int = 2
     latency_repeats: int = 10
     seed: int = 0
+    seeds: int = 1  # students and baselines trained with seeds seed … seed + seeds − 1; the table adds mean ± sd
+
+    def __post_init__(self) -> None:
+        if self.seeds < 1:
+            raise ValueError(f"seeds must be at least 1, got {self.seeds}")
 
     @classmethod
     def quick(cls, **overrides: Any) -> SqaStudyConfig:
@@ -209,7 +217,7 @@ def run_sqa_study(config: SqaStudyConfig, corpus: str | Path, out: str | Path, w
         build_corpus(corpus, minutes=config.corpus_minutes, seed=config.seed, task="sqa-unlabeled", workers=workers)
     # models are reused by folder name and labels by clip: only what adds runs or rows may change
     check_same_study(out, corpus, config, may_change=(
-        "corpus_minutes", "sizes", "mix_grid", "dnsmos", "teacher_workers", "latency_repeats"))
+        "corpus_minutes", "sizes", "mix_grid", "dnsmos", "teacher_workers", "latency_repeats", "seeds"))
     write_study_record(out, corpus, asdict(config))
     # loaded before the labelling, so that a teacher without hidden frames fails before hours of work
     hint_model = hint_teacher(config.teacher) if config.train.hint_weight else None
@@ -250,14 +258,14 @@ def run_sqa_study(config: SqaStudyConfig, corpus: str | Path, out: str | Path, w
     trained_on = {"features": unlabeled.features, "teacher": unlabeled.targets.numpy(),
                   "conditions": conditions_of([clips[i] for i in unlabeled_index])}
 
-    def draw(unlabeled_pool: Pool | None, labeled: Pool, mix: float) -> MixedBatches:
-        generator = torch.Generator().manual_seed(config.seed)
+    def draw(unlabeled_pool: Pool | None, labeled: Pool, mix: float, seed: int = config.seed) -> MixedBatches:
+        generator = torch.Generator().manual_seed(seed)
         return MixedBatches(unlabeled_pool, labeled, mix, config.train.batch_size, config.train.dataset_cap, generator,
                             config.train.window_frames)
 
-    def fit(name: str, size: str, source: Callable, val) -> tuple[torch.nn.Module, dict]:
+    def fit(name: str, size: str, seed: int, source: Callable, val) -> tuple[torch.nn.Module, dict]:
         return train_or_reuse(out / "models" / name, lambda progress: train_student(
-            _seeded_student(size, config.seed), source(), val, config.train, config.seed, name, progress))
+            _seeded_student(size, seed), source(), val, config.train, seed, name, progress))
 
     score = config.train.score
     rows: list[dict[str, Any]] = []
@@ -275,25 +283,28 @@ def run_sqa_study(config: SqaStudyConfig, corpus: str | Path, out: str | Path, w
         kept = [dnsmos.labels.get(clips[i].path, float("nan")) for i in test_index]
         add("DNSMOS", "dnsmos-ovrl", np.array(kept), float("nan"))
     grid, distilled, conditions = [], {}, []
-    for size in config.sizes:
+    for size, seed in itertools.product(config.sizes, range(config.seed, config.seed + config.seeds)):
+        suffix = "" if seed == config.seed else f"-seed{seed}"  # the first seed's runs keep their old names
         # Distilled students first: a study stopped early to save time has then lost a baseline, not them.
+        chosen = None
         for mix in config.mix_grid:
-            name = f"distilled-{size}-p{round(100 * mix)}"
-            model, metrics = fit(name, size, lambda: draw(unlabeled, labeled_mapped, mix), val_teacher)
+            name = f"distilled-{size}-p{round(100 * mix)}{suffix}"
+            model, metrics = fit(name, size, seed, lambda: draw(unlabeled, labeled_mapped, mix, seed), val_teacher)
             dev_pcc = pcc(score(model, val_truth.features).numpy(), val_truth.targets.numpy())
-            grid.append({"size": size, "mix": mix, "dev_pcc_truth": dev_pcc, "val_mse_teacher": metrics["val_mse"],
-                         "params": count_parameters(model).dense})
-            if size not in distilled or dev_pcc > distilled[size][1]:
-                distilled[size] = (model, dev_pcc, mix)
-        model, metrics = fit(f"baseline-{size}", size, lambda: draw(None, labeled_raw, 1.0), val_truth)
+            grid.append({"size": size, "seed": seed, "mix": mix, "dev_pcc_truth": dev_pcc,
+                         "val_mse_teacher": metrics["val_mse"], "params": count_parameters(model).dense})
+            if chosen is None or dev_pcc > chosen[1]:
+                chosen = (model, dev_pcc, mix)
+        distilled.setdefault(size, chosen)  # the first seed's student is pruned and timed
+        model, metrics = fit(f"baseline-{size}{suffix}", size, seed, lambda: draw(None, labeled_raw, 1.0, seed), val_truth)
         add("labeled-only", size, score(model, test["features"]).numpy(), count_parameters(model).dense,
-            val_mse=metrics["val_mse"])
-        model, _, mix = distilled[size]
+            val_mse=metrics["val_mse"], seed=seed)
+        model, _, mix = chosen
         predictions = score(model, test["features"]).numpy()
-        add("distilled", size, predictions, count_parameters(model).dense, mix=mix)
-        conditions += [{"model": size, "mix": mix, "clips": "test", **row}
+        add("distilled", size, predictions, count_parameters(model).dense, mix=mix, seed=seed)
+        conditions += [{"model": size, "seed": seed, "mix": mix, "clips": "test", **row}
                        for row in agreement_by_condition(predictions, test)]
-        conditions += [{"model": size, "mix": mix, "clips": "train", **row}
+        conditions += [{"model": size, "seed": seed, "mix": mix, "clips": "train", **row}
                        for row in agreement_by_condition(score(model, trained_on["features"]).numpy(), trained_on)]
     prune_points = []
     if config.prune_sparsities and config.prune_size in distilled:

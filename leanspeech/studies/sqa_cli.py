@@ -9,12 +9,16 @@ from rich.console import Console
 SQA_EXAMPLES = """examples:
   leanspeech study sqa --corpus data/sqa --out runs/sqa --quick
   leanspeech study sqa --recipe recipes/sqa/full.yaml --corpus data/sqa --out runs/sqa-full
+  leanspeech study sqa --recipe recipes/sqa/large-hints-logit.yaml --corpus data/sqa360g --out runs/lhl --seeds 6
 
 Builds the sqa-unlabeled corpus in --corpus if it has no manifest. Writes results.csv/json and table.md
 (Table I layout: teacher, DNSMOS, labeled-only, distilled, pruned), mix_grid.csv, pcc_vs_params.png
 (Fig. 3), conditions.csv (each distilled student's agreement with the teacher per speaker, room, enhancer,
 vocoder and codec, on the test clips and on the unlabeled training clips it was distilled on) and the
-teacher-vs-student latency; re-running reuses labels and finished models.
+teacher-vs-student latency; re-running reuses labels and finished models. With --seeds N every student
+and baseline is trained N times (seeds seed … seed + N − 1; the first seed's student is pruned and timed)
+and table.md adds their mean ± sd (min–max): between seeds agreement moves by about ±0.01, as much as
+many differences between variants. More seeds may be added to a finished study folder.
 """
 
 
@@ -31,6 +35,8 @@ def add_sqa_parser(names: argparse._SubParsersAction) -> None:
     sqa.add_argument("--quick", action="store_true", help="the CPU-sized run (3 sizes, p in {0, 0.2}, 400 steps on 2 s windows; ≈ 25 min)")
     sqa.add_argument("--teacher", help="distill-mos, a leanspeech quality model file or an XLS-R-SQA teacher.pt from "
                                        "`study sqa-teacher` (overrides the recipe)")
+    sqa.add_argument("--seeds", type=int, help="train every student and baseline with this many seeds (overrides the "
+                                            "recipe's `seeds`; default 1)")
     sqa.add_argument("--workers", type=int, default=2, help="processes for corpus building (default 2)")
     sqa.set_defaults(run=run_sqa)
 
@@ -38,7 +44,7 @@ def add_sqa_parser(names: argparse._SubParsersAction) -> None:
 def run_sqa(args: argparse.Namespace) -> int:
     from leanspeech.studies.sqa import SqaStudyConfig, run_sqa_study
 
-    overrides = {"teacher": args.teacher} if args.teacher else {}
+    overrides = {key: value for key, value in (("teacher", args.teacher), ("seeds", args.seeds)) if value is not None}
     if args.recipe:
         config = SqaStudyConfig.from_yaml(args.recipe, quick=args.quick)
         config = SqaStudyConfig(**{**config.__dict__, **overrides})

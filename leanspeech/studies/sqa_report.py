@@ -68,6 +68,40 @@ def _number(value: Any, digits: int = 2) -> str:
     return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
 
 
+def over_seeds(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """For each method and model trained with several seeds: the seeds, and the mean, sd, min and max of
+    each PCC over them (the spread between seeds is as large as many differences between variants)."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in rows:
+        if "seed" in row:
+            groups.setdefault((row["method"], row["model"]), []).append(row)
+    summary = []
+    for (method, model), runs in groups.items():
+        if len(runs) < 2:
+            continue
+        entry: dict[str, Any] = {"method": method, "model": model, "seeds": [r["seed"] for r in runs]}
+        for key in dict.fromkeys(k for r in runs for k in r if k.startswith(("pcc_", "teacher_pcc"))):
+            values = np.array([r.get(key, math.nan) for r in runs], dtype=np.float64)
+            entry[key] = {"mean": float(values.mean()), "sd": float(values.std(ddof=1)),
+                          "min": float(values.min()), "max": float(values.max())}
+        summary.append(entry)
+    return summary
+
+
+def seeds_markdown(summary: list[dict[str, Any]]) -> str:
+    """`over_seeds` as a table: mean ± sd (min–max) of the weighted PCC with the ground truth and of the
+    PCC with the teacher per test set and overall."""
+    keys = ["pcc_weighted", *dict.fromkeys(k for e in summary for k in e if k.startswith("teacher_pcc_")), "teacher_pcc"]
+    header = ["method", "model", "seeds", *[k.replace("_", " ") for k in keys]]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for entry in summary:
+        cells = [entry["method"], entry["model"], str(len(entry["seeds"]))]
+        cells += [f"{v['mean']:.3f} ± {v['sd']:.3f} ({v['min']:.3f}–{v['max']:.3f})" if (v := entry.get(k)) else "n/a"
+                  for k in keys]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def table_markdown(rows: list[dict[str, Any]]) -> str:
     """Table I's layout: one row per model; parameters (M), PCC with the ground truth per test set, weighted
     and unweighted means; then PCC with the teacher per test set (TTS clips have no ground truth) and overall."""
@@ -78,8 +112,10 @@ def table_markdown(rows: list[dict[str, Any]]) -> str:
               "weighted mean", "unweighted mean",
               *[f"teacher PCC {s} (n={rows[0].get('teacher_n_' + s, '?')})" for s in teacher_sets], "teacher PCC all"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    several_seeds = len({row["seed"] for row in rows if "seed" in row}) > 1
     for row in rows:
-        cells = [row["method"], row["model"], _number(row["params"] / 1e6, 4)]
+        model = f"{row['model']}, seed {row['seed']}" if several_seeds and "seed" in row else row["model"]
+        cells = [row["method"], model, _number(row["params"] / 1e6, 4)]
         cells += [_number(row.get(f"pcc_{s}", math.nan)) for s in sets]
         cells += [_number(row["pcc_weighted"]), _number(row["pcc_unweighted"])]
         cells += [_number(row.get(f"teacher_pcc_{s}", math.nan)) for s in teacher_sets] + [_number(row["teacher_pcc"])]
@@ -91,7 +127,11 @@ def plot_pcc_vs_params(rows: list[dict[str, Any]], path: Path) -> Path:
     """Fig. 3: weighted PCC against parameters (pruned: sparse count) for each approach, teacher as a line."""
     with saved_figure(path, figsize=(6, 4)) as (fig, ax):
         for method, marker in zip(FIG3_SERIES, "osv^D"):
-            points = sorted((r["params"], r["pcc_weighted"]) for r in rows if r["method"] == method)
+            by_params: dict[float, list[float]] = {}  # several seeds of one model: their mean
+            for r in rows:
+                if r["method"] == method:
+                    by_params.setdefault(r["params"], []).append(r["pcc_weighted"])
+            points = sorted((params, float(np.mean(values))) for params, values in by_params.items())
             if points:
                 ax.plot(*zip(*points), marker=marker, label=method)
         for row in rows:
@@ -113,10 +153,11 @@ def write_report(out: Path, rows: list[dict[str, Any]], grid: list[dict[str, Any
         "conditions": _write_csv(out / "conditions.csv", conditions),
         "figure": plot_pcc_vs_params(rows, out / "pcc_vs_params.png"),
     }
-    table = table_markdown(rows)
+    seeds = over_seeds(rows)
+    table = table_markdown(rows) + (f"\nOver seeds:\n\n{seeds_markdown(seeds)}" if seeds else "")
     (out / "table.md").write_text(table)
     paths["table"] = out / "table.md"
-    report = {"rows": rows, "mix_grid": grid, "conditions": conditions, **summary}
+    report = {"rows": rows, "over_seeds": seeds, "mix_grid": grid, "conditions": conditions, **summary}
     (out / "results.json").write_text(json.dumps(report, indent=2, default=float))
     paths["json"] = out / "results.json"
     return {**report, "table": table, "paths": {k: str(v) for k, v in paths.items()}}

@@ -223,6 +223,25 @@ def test_quick_study_end_to_end_and_resume(tmp_path: Path):
     # Another number of steps would reuse models trained with the old one: refused before any work.
     with pytest.raises(RecipeError, match=r"other train \(see .*study\.json\)"):
         run_sqa_study(replace(config, train=replace(config.train, steps=9)), corpus, tmp_path / "out")
+    # A second seed added to the finished folder: the first seed's runs are reused, the second's trained.
+    first_seed = {f: f.stat().st_mtime_ns for f in (out / "models").glob("*/model.pt")}
+    two = run_sqa_study(replace(config, seeds=2), corpus, tmp_path / "out")
+    assert {f: f.stat().st_mtime_ns for f in first_seed} == first_seed
+    seeded = {(r["method"], r.get("seed")): r for r in two["rows"] if r["method"] in ("labeled-only", "distilled")}
+    assert set(seeded) == {(m, s) for m in ("labeled-only", "distilled") for s in (0, 1)}
+    assert seeded[("distilled", 0)]["teacher_pcc"] == pytest.approx(rows[("distilled", "xxs")]["teacher_pcc"])
+    assert {f.parent.name for f in (out / "models").glob("*/model.pt")} - {f.parent.name for f in first_seed} == {
+        "distilled-xxs-p0-seed1", "distilled-xxs-p50-seed1", "baseline-xxs-seed1"}
+    assert seeded[("distilled", 1)]["teacher_pcc"] != seeded[("distilled", 0)]["teacher_pcc"]  # another training
+    spread = {(e["method"], e["model"]): e for e in two["over_seeds"]}
+    assert set(spread) == {("labeled-only", "xxs"), ("distilled", "xxs")} and spread[("distilled", "xxs")]["seeds"] == [0, 1]
+    both = [seeded[("distilled", s)]["teacher_pcc_human"] for s in (0, 1)]
+    assert spread[("distilled", "xxs")]["teacher_pcc_human"]["mean"] == pytest.approx(np.mean(both))
+    assert spread[("distilled", "xxs")]["teacher_pcc_human"]["sd"] == pytest.approx(np.std(both, ddof=1))
+    assert "Over seeds" in (out / "table.md").read_text() and "xxs, seed 1" in (out / "table.md").read_text()
+    assert {r["seed"] for r in two["conditions"]} == {0, 1} and {r["seed"] for r in two["mix_grid"]} == {0, 1}
+    with pytest.raises(ValueError, match="seeds"):
+        replace(config, seeds=0)
 
 
 @pytest.mark.slow  # ≈ 15 s
