@@ -296,7 +296,8 @@ def run_sqa_study(config: SqaStudyConfig, corpus: str | Path, out: str | Path, w
             if chosen is None or dev_pcc > chosen[1]:
                 chosen = (model, dev_pcc, mix)
         distilled.setdefault(size, chosen)  # the first seed's student is pruned and timed
-        model, metrics = fit(f"baseline-{size}{suffix}", size, seed, lambda: draw(None, labeled_raw, 1.0, seed), val_truth)
+        model, metrics = fit(f"baseline-{size}{suffix}", size, seed, lambda: draw(None, labeled_raw, 1.0, seed),
+                             val_truth)
         add("labeled-only", size, score(model, test["features"]).numpy(), count_parameters(model).dense,
             val_mse=metrics["val_mse"], seed=seed)
         model, _, mix = chosen

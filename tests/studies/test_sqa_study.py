@@ -234,7 +234,8 @@ def test_quick_study_end_to_end_and_resume(tmp_path: Path):
         "distilled-xxs-p0-seed1", "distilled-xxs-p50-seed1", "baseline-xxs-seed1"}
     assert seeded[("distilled", 1)]["teacher_pcc"] != seeded[("distilled", 0)]["teacher_pcc"]  # another training
     spread = {(e["method"], e["model"]): e for e in two["over_seeds"]}
-    assert set(spread) == {("labeled-only", "xxs"), ("distilled", "xxs")} and spread[("distilled", "xxs")]["seeds"] == [0, 1]
+    assert set(spread) == {("labeled-only", "xxs"), ("distilled", "xxs")}
+    assert spread[("distilled", "xxs")]["seeds"] == [0, 1]
     both = [seeded[("distilled", s)]["teacher_pcc_human"] for s in (0, 1)]
     assert spread[("distilled", "xxs")]["teacher_pcc_human"]["mean"] == pytest.approx(np.mean(both))
     assert spread[("distilled", "xxs")]["teacher_pcc_human"]["sd"] == pytest.approx(np.std(both, ddof=1))
