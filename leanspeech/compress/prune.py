@@ -276,8 +276,11 @@ def prune_model(
                 masks = [unit_mask(m, n, config.granularity) for _, m, n in targets]
                 if config.scope == "global":
                     new = lowest_unit_masks(scores, masks, amount)
-                else:
-                    new = lowest_unit_masks(scores, masks, [math.ceil(amount * u / total) for u in units])
+                else:  # each tensor to the whole model's new share: a per-tensor share of the step, rounded
+                    # up, would take a small tensor's last weights long before the model reached its target
+                    share = (done + amount) / total
+                    new = lowest_unit_masks(scores, masks, [max(0, math.ceil(share * u) - (u - int(m.sum())))
+                                                            for u, m in zip(units, masks)])
                 with torch.no_grad():
                     set_unit_masks(targets, new, config.granularity)
                 bar.update(removed() - done)

@@ -68,6 +68,18 @@ def test_layer_scope_prunes_each_matrix_by_the_same_share():
     assert abs(int((last == 0).sum()) / last.numel() - 0.5) < 0.15
 
 
+def test_layer_scope_keeps_small_matrices_at_the_share_with_small_steps(tmp_path):
+    """With the paper's 0.5 % steps a step removes less than one weight of a 16-weight layer; rounding that
+    up at every step used to empty the layer (an output layer: a constant model) long before the target."""
+    model, batches = tiny_task(3)
+    config = PruneConfig(criterion="magnitude", step_fraction=0.005, finetune_steps=1, lr=1e-3, sparsities=(0.3, 0.5))
+    for point in prune_model(model, mse, batches, config, out_dir=tmp_path, progress=False):
+        state = torch.load(point.path, weights_only=True)["state_dict"]
+        zero = [int((state[name] == 0).sum()) for name in ("0.weight", "2.weight")]
+        share = sum(zero) / (96 + 16)
+        assert share >= point.sparsity and abs(zero[0] - share * 96) <= 1 and abs(zero[1] - share * 16) <= 1
+
+
 def test_resume_continues_from_the_state_file(tmp_path):
     model, batches = tiny_task(3)
     config = PruneConfig(step_fraction=0.05, finetune_steps=2, lr=1e-2, sparsities=(0.2,))
